@@ -1,0 +1,25 @@
+"""coldmail: read the stack config, wire the components. Nothing else lives here."""
+
+import pulumi
+
+from coldmail import config as cm
+from components import MailDomain, MailDomainArgs, MailServer, MailServerArgs
+
+# Validates the whole config first: a bad config raises ConfigError listing every issue before
+# a single resource is registered.
+stack = cm.load(cm.raw_from_pulumi())
+ssh_private_key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
+
+servers = {
+    s.name: MailServer(s.name, MailServerArgs(server=s, settings=stack, ssh_private_key=ssh_private_key))
+    for s in stack.servers
+}
+domains = [
+    MailDomain(d.name.replace(".", "-"), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
+    for d in stack.rollout.deployed(stack.domains)
+]
+
+pulumi.export("servers", {name: srv.summary for name, srv in servers.items()})
+pulumi.export("domains", {d.domain_name: d.summary for d in domains})
+pulumi.export("credentials", pulumi.Output.secret(pulumi.Output.all(*[d.credentials for d in domains]).apply(
+    lambda per_domain: [c for creds in per_domain for c in creds])))
