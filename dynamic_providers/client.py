@@ -1,0 +1,553 @@
+"""A small, strict client for the Mailcow API (``/api/v1``), written against ``mailcow/API-FACTS.md``.
+
+Layout follows hcloud-python: :class:`MailcowClient` holds the transport and the verbs
+(``get_x`` returns ``None`` when missing, ``list_x``, ``create_x``, ``update_x``, ``delete_x``); reads
+return small typed models in MiB and booleans, never Mailcow's raw bytes and ints.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Union
+from urllib.parse import quote
+
+import requests
+import urllib3
+
+from .errors import (MailcowApiError, MailcowAuthError, MailcowCredentialsError, MailcowError,
+                     MailcowUnavailable, MailcowWriteUncertain)
+
+MIB = 1024 * 1024
+
+#: Parallel writes per Mailcow instance. Mailcow has no locks; more than a few concurrent
+#: bcrypt-hashing adds only slows php-fpm down (API-FACTS §4b).
+WRITE_CONCURRENCY = 4
+
+_SLOTS_LOCK = threading.Lock()
+_WRITE_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+
+#: Warnings that still mean "the object exists": SOGo failed to restart after the domain row was written.
+BENIGN_WARNINGS = frozenset({"domain_added_sogo_failed"})
+
+
+def write_slots(base_url: str) -> threading.BoundedSemaphore:
+    """The process-wide semaphore bounding concurrent writes to one Mailcow."""
+    key = base_url.rstrip("/").lower()
+    with _SLOTS_LOCK:
+        if key not in _WRITE_SLOTS:
+            _WRITE_SLOTS[key] = threading.BoundedSemaphore(WRITE_CONCURRENCY)
+        return _WRITE_SLOTS[key]
+
+
+def _int(value: Any, default: int = 0) -> int:
+    # Mailcow returns SUM()-based numbers as strings and TINYINTs as ints; accept both.
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _mib(value: Any) -> int:
+    return _int(value) // MIB
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Domain:
+    """A Mailcow domain. Quotas are MiB (Mailcow reports bytes)."""
+
+    name: str
+    description: str
+    max_mailboxes: int
+    max_aliases: int
+    domain_quota_mb: int
+    max_mailbox_quota_mb: int
+    default_mailbox_quota_mb: int
+    relayhost_id: str
+    active: bool
+    mailbox_count: int = 0
+
+    @classmethod
+    def from_api(cls, d: dict) -> "Domain":
+        return cls(
+            name=str(d.get("domain_name", "")).lower(), description=str(d.get("description") or ""),
+            max_mailboxes=_int(d.get("max_num_mboxes_for_domain")),
+            max_aliases=_int(d.get("max_num_aliases_for_domain")),
+            domain_quota_mb=_mib(d.get("max_quota_for_domain")),
+            max_mailbox_quota_mb=_mib(d.get("max_quota_for_mbox")),
+            default_mailbox_quota_mb=_mib(d.get("def_quota_for_mbox")),
+            relayhost_id=str(d.get("relayhost") if d.get("relayhost") not in (None, "") else "0"),
+            active=bool(_int(d.get("active_int", d.get("active")))),
+            mailbox_count=_int(d.get("mboxes_in_domain")))
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """A Mailcow mailbox. ``quota_mb`` is MiB (Mailcow reports bytes; 0 = unlimited)."""
+
+    address: str
+    local_part: str
+    domain: str
+    name: str
+    quota_mb: int
+    active: bool
+
+    @classmethod
+    def from_api(cls, m: dict) -> "Mailbox":
+        address = str(m.get("username", "")).lower()
+        local, _, dom = address.partition("@")
+        return cls(address=address, local_part=str(m.get("local_part") or local).lower(),
+                   domain=str(m.get("domain") or dom).lower(), name=str(m.get("name") or ""),
+                   quota_mb=_mib(m.get("quota")), active=bool(_int(m.get("active_int", m.get("active")))))
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """A domain's DKIM key as Mailcow publishes it. ``txt_value`` is Mailcow's ``dkim_txt``, unchanged."""
+
+    domain: str
+    selector: str
+    key_size: int
+    public_key: str
+    txt_value: str
+
+    @property
+    def dns_name(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain}"
+
+
+@dataclass(frozen=True)
+class Relayhost:
+    """A sender-dependent transport. Its password is deliberately not kept."""
+
+    id: str
+    hostname: str
+    username: str
+    active: bool
+    used_by_domains: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+def _reject_all_cookies() -> http.cookiejar.CookieJar:
+    return requests.cookies.RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _nothing_was_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection failed before the request left this machine."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
+def _is_boot_page(resp: requests.Response) -> bool:
+    # While MySQL or dockerapi are still starting, prerequisites.inc.php answers HTML 500 before any
+    # API code runs; an uncaught exception inside the API gives an *empty* 500 instead.
+    ctype = resp.headers.get("Content-Type", "")
+    text = resp.text.lstrip()[:200].lower()
+    return resp.status_code == 500 and bool(text) and ("html" in ctype or text.startswith("<")
+                                                      or "connection to" in text)
+
+
+def _normalise_entries(payload: Any) -> list[dict]:
+    """Mailcow answers writes with one object or a list of objects; always give a list."""
+    if isinstance(payload, dict):
+        return [payload]
+    if isinstance(payload, list):
+        return [e for e in payload if isinstance(e, dict)]
+    return []
+
+
+def _split_msg(msg: Any) -> tuple[str, list]:
+    if isinstance(msg, list) and msg:
+        return str(msg[0]), list(msg[1:])
+    return str(msg if msg is not None else ""), []
+
+
+class MailcowClient:
+    """Client for one Mailcow instance.
+
+    :param base_url: ``https://<mailcow hostname>``; ``/api/v1`` is appended.
+    :param api_key: a read-write key (``API_KEY`` in mailcow.conf). Sent only as ``X-API-Key``.
+    :param timeout: seconds per HTTP request.
+    :param verify: ``True`` (system CAs), a CA bundle path, or ``False`` as the explicit opt-out for
+        Mailcow's snake-oil certificate before ACME has run.
+    :param retries: extra attempts for calls that are safe to repeat.
+    :param backoff: seconds before retry ``n`` is ``min(backoff_max, backoff * 2**n)``; 0 in tests.
+    :param sleep: injectable sleep.
+
+    **Retry policy.** Retries are truncated exponential backoff, ``retries`` times, and only where
+    repeating cannot do harm:
+
+    * connection refused / connect timeout, any method: nothing reached Mailcow;
+    * GET: any connection error, read timeout or HTTP 5xx;
+    * any method: HTML HTTP 500 while Mailcow boots ("Connection to database failed"): PHP stopped
+      before the API ran.
+
+    A 401/403 is never retried (Mailcow bans an IP after 10 failed logins in 10 minutes). A write
+    whose outcome is unknown (reset or timeout after sending, empty HTTP 500, 502-504) is never re-sent
+    blindly: ``create_*`` and ``delete_*`` read the object first and only repeat the write if it did
+    not land; ``update_*`` re-sends the same attributes, which is idempotent for every field this client
+    sends. Exhausted retries raise :class:`MailcowUnavailable`.
+
+    **Sessions.** No cookie is kept between calls: a failed call can leave stale messages in Mailcow's
+    PHP session that would leak into the next response (API-FACTS §1).
+
+    **Responses.** Writes fail when any entry's ``type`` is not ``success`` or ``info``
+    (:data:`BENIGN_WARNINGS` excepted) and raise :class:`MailcowApiError` with Mailcow's message key.
+    ``{}`` on a read means "missing" or "empty list"; an empty body on a read means the key was not
+    accepted. Writes to one Mailcow are bounded process-wide by :func:`write_slots`.
+
+    ``calls`` counts requests by kind (``read``, ``write``, ``retry``) for benchmarks and tests.
+    """
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30, verify: Union[bool, str] = True, *,
+                 retries: int = 5, backoff: float = 0.5, backoff_max: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        if not api_key:
+            raise MailcowCredentialsError(f"no Mailcow API key given for {base_url}")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.verify = verify
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self.calls: Counter = Counter()
+        self._session = requests.Session()
+        self._session.cookies = _reject_all_cookies()
+        self._session.trust_env = False
+
+    def __repr__(self) -> str:
+        return f"MailcowClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "MailcowClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- transport
+
+    def _pause(self, attempt: int) -> None:
+        self.calls["retry"] += 1
+        self._sleep(min(self.backoff_max, self.backoff * (2 ** attempt)))
+
+    def request(self, method: str, endpoint: str, body: Any = None) -> Any:
+        """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies)."""
+        is_read = method == "GET"
+        url = f"{self.base_url}/api/v1/{endpoint}"
+        headers = {"X-API-Key": self._api_key, "Accept": "application/json"}
+        data = None
+        if not is_read:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body)
+        last = ""
+        for attempt in range(self.retries + 1):
+            self._session.cookies.clear()
+            self.calls["read" if is_read else "write"] += 1
+            try:
+                if is_read:
+                    resp = self._session.request(method, url, headers=headers, timeout=self.timeout,
+                                                 verify=self.verify, allow_redirects=False)
+                else:
+                    with write_slots(self.base_url):
+                        resp = self._session.request(method, url, headers=headers, data=data,
+                                                     timeout=self.timeout, verify=self.verify,
+                                                     allow_redirects=False)
+            except requests.exceptions.SSLError as exc:
+                raise MailcowError(
+                    f"TLS to {self.base_url} failed ({method} {endpoint}): {exc.__class__.__name__}. If Mailcow "
+                    "still has its snake-oil certificate, set mailcowCaBundle or mailcowTlsVerify: false "
+                    "for this server") from exc
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                last = f"{exc.__class__.__name__}"
+                if is_read or _nothing_was_sent(exc):  # type: ignore[arg-type]
+                    if attempt < self.retries:
+                        self._pause(attempt)
+                        continue
+                    raise MailcowUnavailable(
+                        f"Mailcow at {self.base_url} unreachable after {attempt + 1} attempts "
+                        f"({method} {endpoint}: {last})", endpoint=endpoint, method=method,
+                        attempts=attempt + 1) from exc
+                raise MailcowWriteUncertain(
+                    f"{method} {endpoint} was sent to {self.base_url} but no answer came back ({last})",
+                    endpoint=endpoint, method=method, attempts=attempt + 1) from exc
+            status = resp.status_code
+            if status == 401:
+                msg = self._json_or_none(resp)
+                raise MailcowAuthError(str((msg or {}).get("msg", "authentication failed")) if isinstance(msg, dict)
+                                       else "authentication failed", endpoint=endpoint, method=method, status=401)
+            if status >= 500:
+                last = f"HTTP {status}"
+                if is_read or _is_boot_page(resp):
+                    if attempt < self.retries:
+                        self._pause(attempt)
+                        continue
+                    raise MailcowUnavailable(
+                        f"Mailcow at {self.base_url} kept failing ({method} {endpoint}: {last} after "
+                        f"{attempt + 1} attempts); is it still starting? `docker compose ps` on the server",
+                        endpoint=endpoint, method=method, attempts=attempt + 1)
+                raise MailcowWriteUncertain(
+                    f"{method} {endpoint} answered {last} after it was sent; its outcome is unknown",
+                    endpoint=endpoint, method=method, attempts=attempt + 1)
+            return self._parse(resp, method, endpoint)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _json_or_none(resp: requests.Response) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            return None
+
+    def _parse(self, resp: requests.Response, method: str, endpoint: str) -> Any:
+        status = resp.status_code
+        if status in (301, 302, 307, 308):
+            raise MailcowApiError("redirected", [resp.headers.get("Location", "")], endpoint=endpoint,
+                                  method=method, status=status,
+                                  hint="call Mailcow over https:// (a redirected POST turns into a GET)")
+        if not resp.content.strip():
+            if status == 403:
+                raise MailcowApiError("forbidden", endpoint=endpoint, method=method, status=403,
+                                      hint="Mailcow refused the request before the API ran")
+            raise MailcowAuthError("empty_response", endpoint=endpoint, method=method, status=status,
+                                   hint="Mailcow answered with an empty body, which it does when no valid API "
+                                        "key reached it. " + MailcowAuthError.HINT)
+        payload = self._json_or_none(resp)
+        if payload is None:
+            raise MailcowApiError("invalid_response", [resp.text.strip()[:80]], endpoint=endpoint, method=method,
+                                  status=status, hint="Mailcow did not answer with JSON")
+        if status != 200:
+            key, args = _split_msg(payload.get("msg") if isinstance(payload, dict) else None)
+            cls = MailcowAuthError if status == 403 and "access denied" in key else MailcowApiError
+            if cls is MailcowAuthError:
+                raise MailcowAuthError(key, args, endpoint=endpoint, method=method, status=status,
+                                       hint="the key is read-only; coldmail needs the read-write API_KEY")
+            raise MailcowApiError(key or "http_error", args, endpoint=endpoint, method=method, status=status)
+        if method != "GET":
+            self._raise_for_entries(payload, method, endpoint)
+        return payload
+
+    @staticmethod
+    def _raise_for_entries(payload: Any, method: str, endpoint: str) -> None:
+        entries = _normalise_entries(payload)
+        clean = [{"type": e.get("type"), "msg": e.get("msg")} for e in entries]
+        for e in entries:
+            kind = e.get("type")
+            key, args = _split_msg(e.get("msg"))
+            if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS):
+                continue
+            raise MailcowApiError(key, args, endpoint=endpoint, method=method, entries=clean)
+        if not entries:
+            raise MailcowApiError("invalid_response", endpoint=endpoint, method=method,
+                                  hint="Mailcow answered a write with no status entries")
+
+    def _get(self, endpoint: str) -> Any:
+        """GET; ``{}`` (Mailcow's "nothing") becomes ``None``."""
+        payload = self.request("GET", endpoint)
+        if payload == {} or payload == []:
+            return None
+        return payload
+
+    def _list(self, endpoint: str) -> list[dict]:
+        payload = self._get(endpoint)
+        if payload is None:
+            return []
+        if isinstance(payload, dict):
+            return [payload]
+        return [p for p in payload if isinstance(p, dict)]
+
+    def _post(self, endpoint: str, body: Any) -> list[dict]:
+        return _normalise_entries(self.request("POST", endpoint, body))
+
+    def _write_read_first(self, endpoint: str, body: Any, landed: Callable[[], bool]) -> list[dict]:
+        """A non-repeatable write: on an unknown outcome, read first; re-send only if it did not land."""
+        try:
+            return self._post(endpoint, body)
+        except MailcowWriteUncertain:
+            if landed():
+                return []
+            return self._post(endpoint, body)
+
+    def _write_repeatable(self, endpoint: str, body: Any) -> list[dict]:
+        try:
+            return self._post(endpoint, body)
+        except MailcowWriteUncertain:
+            return self._post(endpoint, body)
+
+    # ---------------------------------------------------------------- status
+
+    def get_status(self) -> dict:
+        """Mailcow's version, e.g. ``{"version": "2026-07a"}``; raises while Mailcow boots."""
+        return self._get("get/status/version") or {}
+
+    def wait_until_ready(self, timeout: float = 900, interval: float = 5) -> dict:
+        """Poll :meth:`get_status` until Mailcow answers JSON; auth errors stop at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.get_status()
+            except MailcowAuthError:
+                raise
+            except MailcowError:
+                if time.monotonic() >= deadline:
+                    raise
+                self._sleep(interval)
+
+    # ---------------------------------------------------------------- domains
+
+    def get_domain(self, domain: str) -> Optional[Domain]:
+        """The domain, or ``None``. An alias domain resolves to its target, so check ``.name``."""
+        d = self._get(f"get/domain/{quote(domain)}")
+        return Domain.from_api(d) if isinstance(d, dict) else None
+
+    def list_domains(self) -> list[Domain]:
+        return [Domain.from_api(d) for d in self._list("get/domain/all")]
+
+    @staticmethod
+    def _domain_attrs(description: Optional[str] = None, max_mailboxes: Optional[int] = None,
+                      max_aliases: Optional[int] = None, domain_quota_mb: Optional[int] = None,
+                      max_mailbox_quota_mb: Optional[int] = None, default_mailbox_quota_mb: Optional[int] = None,
+                      active: Optional[bool] = None, relayhost_id: Optional[str] = None) -> dict:
+        attrs = {"description": description, "mailboxes": max_mailboxes, "aliases": max_aliases,
+                 "quota": domain_quota_mb, "maxquota": max_mailbox_quota_mb, "defquota": default_mailbox_quota_mb,
+                 "active": None if active is None else int(bool(active)), "relayhost": relayhost_id}
+        return {k: v for k, v in attrs.items() if v is not None}
+
+    def create_domain(self, domain: str, *, key_size: int = 0, **attrs: Any) -> None:
+        """Add a domain (quotas in MiB). ``key_size=0``: no automatic DKIM key (DKIM is its own resource).
+
+        A ``domain_added_sogo_failed`` warning counts as success: the domain row exists, only SOGo's
+        restart failed. ``domain_exists`` is raised as :class:`MailcowApiError` for the caller to adopt.
+        """
+        body = {"domain": domain, "key_size": key_size, "restart_sogo": 0, **self._domain_attrs(**attrs)}
+        body.pop("relayhost", None)
+        self._write_read_first("add/domain", body, lambda: self.get_domain(domain) is not None)
+
+    def update_domain(self, domain: str, **attrs: Any) -> None:
+        """Edit a domain in place. Mailcow ignores empty/0 ``description``, ``aliases``, ``maxquota``, ``quota``."""
+        self._write_repeatable("edit/domain", {"items": [domain], "attr": self._domain_attrs(**attrs)})
+
+    def delete_domain(self, domain: str) -> None:
+        """Delete an empty domain (a missing one is success). Its DKIM key stays: see :meth:`delete_dkim`."""
+        self._write_repeatable("delete/domain", [domain])
+
+    # ---------------------------------------------------------------- mailboxes
+
+    def list_mailboxes(self, domain: str) -> list[Mailbox]:
+        """The domain's mailboxes, one read. Filtered here: for an unknown domain Mailcow returns all."""
+        domain = domain.lower()
+        rows = self._list(f"get/mailbox/reduced/{quote(domain)}")
+        return [m for m in (Mailbox.from_api(r) for r in rows) if m.domain == domain]
+
+    def get_mailbox(self, address: str) -> Optional[Mailbox]:
+        m = self._get(f"get/mailbox/{quote(address, safe='@')}")
+        if isinstance(m, dict) and m.get("username"):
+            mb = Mailbox.from_api(m)
+            return mb if mb.address == address.lower() else None
+        return None
+
+    def create_mailbox(self, local_part: str, domain: str, *, name: str, password: str, quota_mb: int,
+                       active: bool = True) -> str:
+        """Add one mailbox (quota in MiB, ``force_pw_update`` off); returns the address.
+
+        ``object_exists`` is raised as :class:`MailcowApiError` for the caller to adopt or refuse.
+        """
+        address = f"{local_part}@{domain}".lower()
+        body = {"local_part": local_part, "domain": domain, "name": name, "password": password,
+                "password2": password, "quota": int(quota_mb), "active": int(bool(active)), "force_pw_update": 0}
+        self._write_read_first("add/mailbox", body, lambda: self.get_mailbox(address) is not None)
+        return address
+
+    def update_mailbox(self, address: str, *, name: Optional[str] = None, quota_mb: Optional[int] = None,
+                       active: Optional[bool] = None, password: Optional[str] = None) -> None:
+        attr: dict[str, Any] = {"force_pw_update": 0}
+        if name is not None:
+            attr["name"] = name
+        if quota_mb is not None:
+            attr["quota"] = int(quota_mb)
+        if active is not None:
+            attr["active"] = int(bool(active))
+        if password is not None:
+            attr["password"] = attr["password2"] = password
+        self._write_repeatable("edit/mailbox", {"items": [address], "attr": attr})
+
+    def delete_mailboxes(self, addresses: Iterable[str]) -> None:
+        """Delete mailboxes (maildirs go to Mailcow's garbage). Missing ones make Mailcow say ``access_denied``."""
+        addresses = [a.lower() for a in addresses]
+        if not addresses:
+            return
+        try:
+            self._post("delete/mailbox", addresses)
+        except MailcowWriteUncertain:
+            left = [a for a in addresses if self.get_mailbox(a) is not None]
+            if left:
+                self._post("delete/mailbox", left)
+
+    # ---------------------------------------------------------------- DKIM
+
+    def get_dkim(self, domain: str) -> Optional[DkimKey]:
+        k = self._get(f"get/dkim/{quote(domain)}")
+        if not isinstance(k, dict) or not k.get("pubkey"):
+            return None
+        return DkimKey(domain=domain.lower(), selector=str(k.get("dkim_selector", "")),
+                       key_size=_int(k.get("length")), public_key=str(k["pubkey"]),
+                       txt_value=str(k.get("dkim_txt", "")))
+
+    def create_dkim(self, domain: str, selector: str, key_size: int) -> None:
+        """Generate a key. An existing key makes Mailcow say ``dkim_domain_or_sel_invalid``."""
+        # `domains` must be a string: a JSON array crashes Mailcow's preg_split with HTTP 500.
+        body = {"domains": domain, "dkim_selector": selector, "key_size": int(key_size)}
+        self._write_read_first("add/dkim", body, lambda: self.get_dkim(domain) is not None)
+
+    def delete_dkim(self, domain: str) -> None:
+        """Remove the domain's key (success also when none exists)."""
+        self._write_repeatable("delete/dkim", [domain])
+
+    # ---------------------------------------------------------------- relayhosts
+
+    def list_relayhosts(self) -> list[Relayhost]:
+        out = []
+        for r in self._list("get/relayhost/all"):
+            used = str(r.get("used_by_domains") or "")
+            out.append(Relayhost(id=str(r.get("id", "")), hostname=str(r.get("hostname", "")),
+                                 username=str(r.get("username") or ""), active=bool(_int(r.get("active"), 1)),
+                                 used_by_domains=tuple(u for u in used.replace(",", " ").split() if u)))
+        return out
+
+    def get_relayhost_by_hostname(self, hostname: str) -> Optional[Relayhost]:
+        return next((r for r in self.list_relayhosts() if r.hostname == hostname), None)
+
+    def create_relayhost(self, hostname: str, username: str = "", password: str = "") -> str:
+        """Add a relayhost and return its id (Mailcow's answer has none: it is looked up by hostname)."""
+        self._write_read_first("add/relayhost", {"hostname": hostname, "username": username, "password": password},
+                               lambda: self.get_relayhost_by_hostname(hostname) is not None)
+        found = self.get_relayhost_by_hostname(hostname)
+        if found is None:
+            raise MailcowApiError("relayhost_not_found_after_add", [hostname], endpoint="get/relayhost/all",
+                                  method="GET")
+        return found.id
+
+    def delete_relayhost(self, relayhost_id: str) -> None:
+        """Remove a relayhost; Mailcow resets domains that used it to no relayhost."""
+        try:
+            self._post("delete/relayhost", [str(relayhost_id)])
+        except MailcowWriteUncertain:
+            if any(r.id == str(relayhost_id) for r in self.list_relayhosts()):
+                self._post("delete/relayhost", [str(relayhost_id)])
