@@ -1,0 +1,226 @@
+"""DNS record values for a mail domain, as plain data (no Pulumi).
+
+``MailDomain`` applies :func:`domain_records` over Outputs, ``coldmail plan`` and the checks call it
+with concrete values, and the policy pack uses the value helpers: every consumer renders the same
+records from this one module. TXT contents are written exactly as Cloudflare stores and returns
+them, so a refresh never shows a diff (CLOUD-NOTES §1.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from coldmail.config import Domain, StackConfig
+
+#: Every record coldmail writes carries this Cloudflare comment (tags need a paid plan).
+COMMENT = "managed by coldmail"
+MX_PRIORITY = 10
+#: RFC 7208 §4.6.4: more DNS-querying terms than this is a permerror at the receiver.
+SPF_MAX_LOOKUPS = 10
+_TXT_CHUNK = 255
+# Terms of an SPF record that make the receiver query DNS (RFC 7208 §4.6.4).
+_SPF_LOOKUP_TERM = re.compile(r"^[+\-~?]?(include:|a$|a:|a/|mx$|mx:|mx/|ptr$|ptr:|exists:)|^redirect=", re.I)
+
+#: Client-discovery SRV records (RFC 6186, RFC 8314) plus the one Outlook uses, all to the mail host.
+SRV_SERVICES: tuple[tuple[str, int], ...] = (
+    ("_submission._tcp", 587),
+    ("_submissions._tcp", 465),
+    ("_imaps._tcp", 993),
+    ("_autodiscover._tcp", 443),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+def cloudflare_txt(value: str) -> str:
+    """``value`` in the exact form Cloudflare returns TXT content: quoted 255-byte strings, one space apart."""
+    raw = value.encode("utf-8")
+    chunks = [raw[i:i + _TXT_CHUNK] for i in range(0, len(raw), _TXT_CHUNK)] or [b""]
+    quoted = []
+    for chunk in chunks:
+        text = chunk.decode("utf-8")
+        quoted.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return " ".join(quoted)
+
+
+def txt_value(content: str) -> str:
+    """The value a resolver hands out for Cloudflare TXT ``content``: the strings concatenated."""
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', content)
+    if not parts:
+        return content
+    return "".join(re.sub(r"\\(.)", r"\1", p) for p in parts)
+
+
+def spf_value(ipv4s: Iterable[str], ipv6s: Iterable[str] = (), all: str = "-all") -> str:
+    """``v=spf1`` listing exactly these sending addresses; ``ip4``/``ip6`` terms cost no DNS lookup."""
+    if all not in ("-all", "~all"):
+        raise ValueError(f"SPF must end with -all or ~all, got {all!r}")
+    terms = ["v=spf1"]
+    seen: set[str] = set()
+    for ip in ipv4s:
+        addr = ipaddress.IPv4Address(ip).compressed
+        if addr not in seen:
+            seen.add(addr)
+            terms.append(f"ip4:{addr}")
+    for ip in ipv6s:
+        addr = ipaddress.IPv6Address(ip).compressed
+        if addr not in seen:
+            seen.add(addr)
+            terms.append(f"ip6:{addr}")
+    if len(terms) == 1:
+        raise ValueError("an SPF record needs at least one sending IP")
+    terms.append(all)
+    return " ".join(terms)
+
+
+def spf_lookup_terms(value: str) -> int:
+    """How many terms of an SPF record cost the receiver a DNS lookup (at most 10 are allowed)."""
+    return sum(1 for term in value.split()[1:] if _SPF_LOOKUP_TERM.match(term))
+
+
+def spf_ips(value: str) -> set[str]:
+    """The ``ip4:``/``ip6:`` addresses an SPF record authorises (no CIDR expansion)."""
+    out = set()
+    for term in value.split()[1:]:
+        t = term.lstrip("+")
+        if t.startswith(("ip4:", "ip6:")):
+            out.add(t[4:])
+    return out
+
+
+def dmarc_value(phase: str, rua: str, ruf: Optional[str] = None) -> str:
+    """The ``_dmarc`` policy for a phase of the none → quarantine → reject progression."""
+    if phase not in ("none", "quarantine", "reject"):
+        raise ValueError(f"DMARC phase must be none, quarantine or reject, got {phase!r}")
+    parts = ["v=DMARC1", f"p={phase}", f"rua=mailto:{rua.removeprefix('mailto:')}"]
+    if ruf:
+        # fo=1 asks for a failure report when either SPF or DKIM fails, not only when both do.
+        parts += [f"ruf=mailto:{ruf.removeprefix('mailto:')}", "fo=1"]
+    return "; ".join(parts)
+
+
+def mta_sts_policy(mode: str, mx_hosts: Sequence[str], max_age: int = 604800) -> str:
+    """The body served at ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (RFC 8461 §3.2)."""
+    lines = ["version: STSv1", f"mode: {mode}"] + [f"mx: {h}" for h in mx_hosts] + [f"max_age: {max_age}"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def mta_sts_policy_id(policy: str) -> str:
+    """A policy id that changes exactly when the policy body does (1-32 alphanumerics)."""
+    return hashlib.sha256(policy.encode()).hexdigest()[:20]
+
+
+def mta_sts_value(policy_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]{1,32}", policy_id):
+        raise ValueError(f"MTA-STS id must be 1-32 letters or digits, got {policy_id!r}")
+    return f"v=STSv1; id={policy_id}"
+
+
+def tls_rpt_value(rua: str) -> str:
+    return f"v=TLSRPTv1; rua=mailto:{rua.removeprefix('mailto:')}"
+
+
+def dkim_name(selector: str, domain: str) -> str:
+    return f"{selector}._domainkey.{domain}"
+
+
+# --------------------------------------------------------------------------------------------
+# A domain's records
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DnsRecordSpec:
+    """One record as Cloudflare takes it: FQDN ``name`` without trailing dot, never proxied."""
+
+    key: str
+    """Stable per-domain id of the record (``mx``, ``spf``, ``dkim``…): the resource name suffix."""
+    name: str
+    type: str
+    content: Optional[str] = None
+    priority: Optional[int] = None
+    data: Optional[Mapping[str, Any]] = field(default=None, hash=False)
+
+    @property
+    def value(self) -> Optional[str]:
+        """The value a resolver returns (TXT strings concatenated)."""
+        return txt_value(self.content) if self.type == "TXT" and self.content is not None else self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "name": self.name, "type": self.type}
+        if self.content is not None:
+            out["content"] = self.content
+        if self.priority is not None:
+            out["priority"] = self.priority
+        if self.data is not None:
+            out["data"] = dict(self.data)
+        return out
+
+
+@dataclass(frozen=True)
+class SendingAddresses:
+    """The addresses a domain's mail leaves from, and so exactly what its SPF must list."""
+
+    ipv4s: tuple[str, ...]
+    ipv6s: tuple[str, ...] = ()
+
+
+def sends_over_ipv6(settings: StackConfig, domain: Domain) -> bool:
+    """Mailcow itself sends over IPv6 to IPv6 MXs; the floating-IP relays are IPv4 only."""
+    return domain.ip == 0 and settings.server(domain.server).ipv6
+
+
+def sending_addresses(settings: StackConfig, domain: Domain, server_ipv4s: Sequence[str],
+                      server_ipv6: Optional[str] = None) -> SendingAddresses:
+    """Pick the domain's sending addresses from its server's (index 0 = primary, 1..N floating)."""
+    ipv4 = server_ipv4s[domain.ip]
+    ipv6s = (server_ipv6,) if server_ipv6 and sends_over_ipv6(settings, domain) else ()
+    return SendingAddresses((ipv4,), ipv6s)
+
+
+def mta_sts_policy_for(settings: StackConfig, domain: Domain) -> str:
+    return mta_sts_policy(settings.dns.mta_sts_mode, [settings.server(domain.server).hostname])
+
+
+def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddresses,
+                   dkim_txt: str) -> list[DnsRecordSpec]:
+    """Every Cloudflare record of one mail domain, given its sending IPs and Mailcow's DKIM TXT value.
+
+    Host records (A/AAAA of the mail hostname and of each PTR name) are the server's, not listed here.
+    """
+    d = domain.name
+    host = settings.server(domain.server).hostname
+    dns = settings.dns
+    spf = spf_value(sending.ipv4s, sending.ipv6s, dns.spf_all)
+    records = [
+        DnsRecordSpec("mx", d, "MX", host, priority=MX_PRIORITY),
+        DnsRecordSpec("spf", d, "TXT", cloudflare_txt(spf)),
+        DnsRecordSpec("dkim", dkim_name(settings.dkim.selector, d), "TXT", cloudflare_txt(dkim_txt)),
+        DnsRecordSpec("dmarc", f"_dmarc.{d}", "TXT",
+                      cloudflare_txt(dmarc_value(domain.dmarc_phase, settings.dmarc.rua, settings.dmarc.ruf))),
+    ]
+    if dns.autoconfig:
+        records += [
+            DnsRecordSpec("autoconfig", f"autoconfig.{d}", "CNAME", host),
+            DnsRecordSpec("autodiscover", f"autodiscover.{d}", "CNAME", host),
+        ]
+        for service, port in SRV_SERVICES:
+            key = "srv-" + service.split(".", 1)[0].lstrip("_")
+            # TF #6651: SRV priority is only honoured inside `data`.
+            records.append(DnsRecordSpec(key, f"{service}.{d}", "SRV",
+                                         data={"priority": 0, "weight": 1, "port": port, "target": host}))
+    if dns.mta_sts:
+        policy_id = mta_sts_policy_id(mta_sts_policy_for(settings, domain))
+        records += [
+            DnsRecordSpec("mta-sts", f"_mta-sts.{d}", "TXT", cloudflare_txt(mta_sts_value(policy_id))),
+            DnsRecordSpec("mta-sts-host", f"mta-sts.{d}", "CNAME", host),
+        ]
+    if dns.tls_rpt:
+        rua = dns.tls_rpt_rua or settings.dmarc.rua
+        records.append(DnsRecordSpec("tls-rpt", f"_smtp._tls.{d}", "TXT", cloudflare_txt(tls_rpt_value(rua))))
+    return records
