@@ -1,0 +1,190 @@
+"""The relay configuration from components/relay.py, run for real with Debian's Postfix on loopback.
+
+Each relay listens on its own 127.x address, binds outgoing connections to it and says HELO with its
+own name, exactly as a production relay binds its floating IP and says its PTR name. An aiosmtpd sink
+on 127.0.0.1 stands in for the recipients' MX and records who connected and what HELO it heard.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import smtplib
+import socket
+import stat
+import subprocess
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from components.relay import RelayConfig, render_files
+
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+MASTER = "/usr/lib/postfix/sbin/master"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class _Sink:
+    """Records every delivered message with the peer address and HELO name it came with."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
+        self.received.append({"peer": session.peer[0], "helo": session.host_name,
+                              "rcpt": list(envelope.rcpt_tos), "data": envelope.content})
+        self.arrived.set()
+        return "250 OK sink"
+
+
+@pytest.fixture
+def sink():
+    handler = _Sink()
+    port = _free_port("127.0.0.1")
+    controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="sink.test")
+    controller.start()
+    handler.port = port
+    yield handler
+    controller.stop()
+
+
+def _require_postfix() -> None:
+    # A missing Postfix is a broken test machine, never a reason to skip (`make system-deps` installs it).
+    assert os.path.exists(POSTFIX) and os.path.exists(MASTER), (
+        "Debian's postfix is not installed: run `make system-deps` (preseed 'No configuration', then "
+        "apt-get install postfix)")
+
+
+class _Relay:
+    def __init__(self, base: Path, cfg: RelayConfig) -> None:
+        self.base, self.cfg, self.proc = base, cfg, None
+
+    def start(self) -> None:
+        etc = Path(self.cfg.config_directory)
+        etc.mkdir(parents=True)
+        Path(self.cfg.queue_directory).mkdir(parents=True)
+        old = time.time() - 60
+        for fname, text in render_files(self.cfg).items():
+            (etc / fname).write_text(text)
+            # A main.cf younger than a second makes postfix pause ~2 s "to let the file settle".
+            os.utime(etc / fname, (old, old))
+        check = subprocess.run([POSTFIX, "-c", str(etc), "check"], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.log()}"
+        assert check.stdout + check.stderr == "", f"postfix check warned: {check.stdout}{check.stderr}"
+        self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.cfg.listen_address, self.cfg.port), timeout=0.5).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, f"master exited: {self.log()}"
+                time.sleep(0.02)
+        raise AssertionError(f"relay {self.cfg.name} never listened: {self.log()}")
+
+    def log(self) -> str:
+        p = Path(self.cfg.maillog_file or "")
+        return p.read_text(errors="replace") if p.is_file() else "(no maillog)"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def relays(tmp_path):
+    _require_postfix()
+    # The postfix user must traverse every ancestor of the queue and data directories.
+    for p in [tmp_path, *tmp_path.parents]:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(p, mode | stat.S_IXOTH)
+    started: list[_Relay] = []
+
+    def make(name: str, address: str, helo: str, sink_port: int) -> _Relay:
+        base = tmp_path / name
+        cfg = RelayConfig(name=name, listen_address=address, port=_free_port(address), bind_address=address,
+                          helo_name=helo, mynetworks="127.0.0.0/8", config_directory=str(base / "etc"),
+                          queue_directory=str(base / "queue"), data_directory=str(base / "data"),
+                          maillog_file=str(base / "maillog"), relayhost=f"[127.0.0.1]:{sink_port}", dns=False)
+        relay = _Relay(base, cfg)
+        relay.start()
+        started.append(relay)
+        return relay
+
+    yield make
+    for r in started:
+        r.stop()
+
+
+def _send(relay: _Relay, rcpt: str) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "anna@sender.test", rcpt, f"via {relay.cfg.name}"
+    msg.set_content("hello")
+    with smtplib.SMTP(relay.cfg.listen_address, relay.cfg.port, local_hostname="mailcow.test", timeout=10) as s:
+        s.send_message(msg)
+
+
+def _wait_for(sink: _Sink, count: int, relay: _Relay) -> None:
+    deadline = time.monotonic() + 15
+    while len(sink.received) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(sink.received) >= count, f"mail never reached the sink; relay log:\n{relay.log()}"
+
+
+def test_mail_through_relay_leaves_from_its_bind_address_with_its_helo_name(relays, sink):
+    relay = relays("relay2", "127.0.0.2", "relay2.test", sink.port)
+    _send(relay, "bob@dest.test")
+    _wait_for(sink, 1, relay)
+    got = sink.received[0]
+    assert got["peer"] == "127.0.0.2"
+    assert got["helo"] == "relay2.test"
+    assert got["rcpt"] == ["bob@dest.test"]
+    assert b"Subject: via relay2" in got["data"]
+
+
+def test_two_relays_each_send_from_their_own_address_and_helo(relays, sink):
+    first = relays("relay2", "127.0.0.2", "relay2.test", sink.port)
+    second = relays("relay3", "127.0.0.3", "relay3.test", sink.port)
+    _send(first, "bob@dest.test")
+    _wait_for(sink, 1, first)
+    _send(second, "carol@dest.test")
+    _wait_for(sink, 2, second)
+    by_rcpt = {tuple(m["rcpt"]): (m["peer"], m["helo"]) for m in sink.received}
+    assert by_rcpt == {("bob@dest.test",): ("127.0.0.2", "relay2.test"),
+                       ("carol@dest.test",): ("127.0.0.3", "relay3.test")}
+
+
+def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
+    # mynetworks of production relays is Mailcow's bridge only: nobody else may relay through them.
+    relay_cfg = RelayConfig(name="relay4", listen_address="127.0.0.4", port=_free_port("127.0.0.4"),
+                            bind_address="127.0.0.4", helo_name="relay4.test", mynetworks="127.0.0.9/32",
+                            config_directory=str(tmp_path / "relay4" / "etc"),
+                            queue_directory=str(tmp_path / "relay4" / "queue"),
+                            data_directory=str(tmp_path / "relay4" / "data"),
+                            maillog_file=str(tmp_path / "relay4" / "maillog"),
+                            relayhost=f"[127.0.0.1]:{sink.port}", dns=False)
+    relays("relay2", "127.0.0.2", "relay2.test", sink.port)  # makes the tmp tree traversable
+    relay = _Relay(tmp_path / "relay4", relay_cfg)
+    relay.start()
+    try:
+        with smtplib.SMTP("127.0.0.4", relay_cfg.port, local_hostname="stranger.test", timeout=10) as s:
+            s.ehlo()
+            s.mail("x@stranger.test")
+            code, _ = s.rcpt("bob@dest.test")
+        assert code == 554 or 500 <= code < 600
+        assert sink.received == []
+    finally:
+        relay.stop()
