@@ -286,6 +286,34 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The default backlog of 5 drops SYNs under parallel clients and costs them a 1 s retransmit.
+    request_queue_size = 128
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        with self.connections_lock:
+            self.open_connections.add(conn)
+        return conn, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        # Keep-alive connections outlive serve_forever(); a stopped Mailcow must not keep answering on them.
+        with self.connections_lock:
+            conns, self.open_connections = list(self.open_connections), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class MailcowEmulator:
@@ -346,6 +374,7 @@ class MailcowEmulator:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_open_connections()
         self._server = None
 
     def __enter__(self) -> "MailcowEmulator":
