@@ -1,0 +1,325 @@
+"""What the ``coldmail`` command prints: the JSON envelope and its schemas, logs, tables and progress.
+
+stdout carries the result only (one JSON document under ``--json``, a human report otherwise); progress
+and logs go to stderr and to a rotating log file under the project, so pipes and agents get clean data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence, TextIO
+
+SCHEMA_VERSION = "coldmail.cli/v1"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_CHANGES = 3
+
+LOG = logging.getLogger("coldmail")
+
+
+# --------------------------------------------------------------------------------------------
+# JSON schemas, as data: docs/cli.md documents them and the tests validate every document
+# --------------------------------------------------------------------------------------------
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_NSTR = {"type": ["string", "null"]}
+
+
+def _obj(props: Mapping[str, Any], required: Optional[Iterable[str]] = None, extra: bool = False) -> dict:
+    return {"type": "object", "properties": dict(props),
+            "required": list(props if required is None else required), "additionalProperties": extra}
+
+
+def _list(items: Mapping[str, Any]) -> dict:
+    return {"type": "array", "items": dict(items)}
+
+
+ERROR = _obj({"kind": _STR, "message": _STR, "path": _NSTR, "fix": _NSTR})
+CHANGES = {"type": "object", "additionalProperties": _INT}
+
+RECORD = _obj({"type": _STR, "name": _STR, "value": _STR, "ttl": {"type": ["integer", "null"]},
+               "priority": {"type": ["integer", "null"]}, "proxied": _BOOL, "pending": _BOOL, "note": _NSTR})
+SENDING_IP = _obj({"index": _INT, "role": {"enum": ["primary", "floating"]}, "address": _NSTR,
+                   "placeholder": _BOOL, "ptr": _STR, "domains": _list(_STR)})
+SECRET_STATUS = _obj({"key": _STR, "status": {"enum": ["set", "plaintext", "not_set"]}, "command": _STR})
+
+PLAN = _obj({
+    "stack": _STR,
+    "stack_file": _STR,
+    "servers": _list(_obj({"name": _STR, "hostname": _STR, "location": _STR, "server_type": _STR,
+                           "mailcow_url": _STR, "ipv6": _NSTR, "ips": _list(SENDING_IP),
+                           "host_records": _list(RECORD)})),
+    "domains": _list(_obj({"name": _STR, "unicode_name": _STR, "server": _STR, "ip_index": _INT,
+                           "sending_ip": _NSTR, "helo": _STR, "dmarc_phase": _STR, "records": _list(RECORD),
+                           "mailboxes": _list(_obj({"address": _STR, "name": _STR, "quota_mb": _INT}))})),
+    "resource_counts": {"type": "object", "additionalProperties": _INT},
+    "resources_total": _INT,
+    "secrets": _list(SECRET_STATUS),
+})
+
+OPERATION = _obj({"operation": {"enum": ["preview", "up", "destroy", "refresh"]}, "changes": CHANGES,
+                  "has_changes": _BOOL, "applied": _BOOL, "duration_seconds": {"type": ["number", "null"]},
+                  "failed_resources": _list(_STR), "next_steps": _list(_STR)})
+
+CONFIG_OP = _obj({"action": {"enum": ["set", "remove"]}, "path": _STR, "value": _NSTR, "secret": _BOOL})
+CONFIG_EDIT = _obj({"edit": _STR, "target": _list(_STR), "operations": _list(CONFIG_OP),
+                    "preview": {"type": ["object", "null"]}, "applied": _BOOL})
+
+CREDENTIALS_EXPORT = _obj({"file": _STR, "format": {"enum": ["csv", "json"]}, "mode": _STR, "count": _INT,
+                           "columns": _list(_STR),
+                           "accounts": _list(_obj({"email": _STR, "smtp_host": _STR, "daily_limit": _INT},
+                                                  extra=True))})
+
+STATUS = _obj({"outputs": {"type": "object"}, "servers": {"type": ["object", "array", "null"]},
+               "mailboxes": _INT, "checks": {"type": ["object", "null"]}})
+
+RESULT_SCHEMAS: dict[str, dict] = {
+    "plan": PLAN,
+    "preview": OPERATION, "up": OPERATION, "destroy": OPERATION, "refresh": OPERATION,
+    "domain add": CONFIG_EDIT, "domain remove": CONFIG_EDIT, "mailbox add": CONFIG_EDIT,
+    "mailbox remove": CONFIG_EDIT, "server add": CONFIG_EDIT, "server remove": CONFIG_EDIT,
+    "credentials export": CREDENTIALS_EXPORT,
+    "status": STATUS,
+}
+
+ENVELOPE = _obj({
+    "schema": {"enum": [SCHEMA_VERSION]},
+    "command": _STR,
+    "ok": _BOOL,
+    "exit_code": {"enum": [EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CHANGES]},
+    "stack": _NSTR,
+    "result": {"type": ["object", "null"]},
+    "errors": _list(ERROR),
+    "warnings": _list(_STR),
+})
+
+_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+          "array": list, "null": type(None)}
+
+
+def check_schema(doc: Any, schema: Mapping[str, Any], path: str = "$") -> list[str]:
+    """Every way ``doc`` departs from ``schema`` (a small JSON-Schema subset: type, enum, properties,
+    required, additionalProperties, items), as ``path: problem`` strings; empty when it conforms."""
+    problems: list[str] = []
+    if "enum" in schema and doc not in schema["enum"]:
+        problems.append(f"{path}: {doc!r} is not one of {schema['enum']}")
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        ok = any(isinstance(doc, _TYPES[t]) and not (t in ("integer", "number") and isinstance(doc, bool))
+                 for t in types)
+        if not ok:
+            return problems + [f"{path}: expected {'/'.join(types)}, got {type(doc).__name__}"]
+    if isinstance(doc, dict):
+        props = schema.get("properties", {})
+        for key in schema.get("required", []):
+            if key not in doc:
+                problems.append(f"{path}: missing {key!r}")
+        extra = schema.get("additionalProperties", True)
+        for key, value in doc.items():
+            if key in props:
+                problems += check_schema(value, props[key], f"{path}.{key}")
+            elif extra is False:
+                problems.append(f"{path}: unexpected key {key!r}")
+            elif isinstance(extra, Mapping):
+                problems += check_schema(value, extra, f"{path}.{key}")
+    if isinstance(doc, list) and "items" in schema:
+        for i, item in enumerate(doc):
+            problems += check_schema(item, schema["items"], f"{path}[{i}]")
+    return problems
+
+
+def check_document(doc: Mapping[str, Any]) -> list[str]:
+    """Validate a whole ``--json`` document: the envelope, then the command's result schema."""
+    problems = check_schema(doc, ENVELOPE)
+    result = doc.get("result") if isinstance(doc, Mapping) else None
+    schema = RESULT_SCHEMAS.get(str(doc.get("command"))) if isinstance(doc, Mapping) else None
+    if result is not None and schema is not None:
+        problems += check_schema(result, schema, "$.result")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The envelope
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class CliError:
+    kind: str
+    message: str
+    path: Optional[str] = None
+    fix: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "path": self.path, "fix": self.fix}
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        fix = f"\n    fix: {self.fix}" if self.fix else ""
+        return f"{where}{self.message}{fix}"
+
+
+@dataclass
+class Outcome:
+    """What a command hands back to ``main``: its exit code, result document and human report."""
+
+    command: str
+    exit_code: int = EXIT_OK
+    result: Optional[dict[str, Any]] = None
+    errors: list[CliError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    text: str = ""
+    stack: Optional[str] = None
+    errors_in_text: bool = False
+    """The human report already lists the errors (``plan``), so they are not repeated on stderr."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+    def document(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, "command": self.command, "ok": self.ok, "exit_code": self.exit_code,
+                "stack": self.stack, "result": self.result, "errors": [e.to_dict() for e in self.errors],
+                "warnings": list(self.warnings)}
+
+
+def emit(outcome: Outcome, as_json: bool, stdout: TextIO, stderr: TextIO) -> None:
+    if as_json:
+        stdout.write(json.dumps(outcome.document(), indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+        return
+    if outcome.text:
+        stdout.write(outcome.text.rstrip("\n") + "\n")
+    for w in outcome.warnings:
+        stderr.write(f"warning: {w}\n")
+    if outcome.errors and not outcome.errors_in_text:
+        stderr.write(f"{len(outcome.errors)} error(s):\n")
+        for e in outcome.errors:
+            stderr.write("  - " + str(e).replace("\n", "\n  ") + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------------------------
+
+def setup_logging(project_dir: Optional[str], stderr: TextIO, verbose: bool = False) -> Optional[str]:
+    """Log to stderr and to ``.coldmail/logs/coldmail.log`` (rotating); returns the log file path."""
+    LOG.setLevel(logging.DEBUG)
+    LOG.propagate = False
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)
+        h.close()
+    console = logging.StreamHandler(stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    LOG.addHandler(console)
+    if not project_dir:
+        return None
+    log_dir = os.path.join(project_dir, ".coldmail", "logs")
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+        path = os.path.join(log_dir, "coldmail.log")
+        fh = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+    except OSError as exc:
+        LOG.warning("cannot write the log file under %s: %s", log_dir, exc)
+        return None
+    fh.setLevel(logging.DEBUG)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(fh)
+    return path
+
+
+def close_logging() -> None:
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)
+        h.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "") -> str:
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    line = lambda cells: indent + "  ".join(c.ljust(widths[i]) for i, c in enumerate(cells)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+# --------------------------------------------------------------------------------------------
+# Progress from engine events
+# --------------------------------------------------------------------------------------------
+
+class Progress:
+    """An ``on_event`` callback: resources done / total and the current step, on stderr.
+
+    ``total`` is known when a preview ran first; otherwise it grows with the steps the engine announces.
+    Lines (not a redrawn bar) so logs, CI and agents read it too.
+    """
+
+    def __init__(self, stream: TextIO = sys.stderr, total: Optional[int] = None, operation: str = "up") -> None:
+        self.stream, self.total, self.operation = stream, total, operation
+        self.started: set[str] = set()
+        self.done: set[str] = set()
+        self.failed: list[str] = []
+        self.changes: dict[str, int] = {}
+        self.summary: Optional[dict[str, int]] = None
+        self.diagnostics: list[str] = []
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
+
+    def _count(self) -> str:
+        total = self.total if self.total is not None else len(self.started)
+        return f"[{len(self.done)}/{max(total, len(self.started))}]"
+
+    @staticmethod
+    def _short(urn: str) -> str:
+        return urn.rsplit("::", 1)[-1] if urn else "?"
+
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            pre = getattr(event, "resource_pre_event", None)
+            out = getattr(event, "res_outputs_event", None)
+            fail = getattr(event, "res_op_failed_event", None)
+            diag = getattr(event, "diagnostic_event", None)
+            summ = getattr(event, "summary_event", None)
+            if pre is not None:
+                md = pre.metadata
+                self.started.add(md.urn)
+                op = getattr(md.op, "value", str(md.op))
+                if op != "same":
+                    self.changes[op] = self.changes.get(op, 0) + 1
+                    self._line(f"{op:<8} {md.type} {self._short(md.urn)}")
+            elif out is not None:
+                md = out.metadata
+                self.done.add(md.urn)
+                op = getattr(md.op, "value", str(md.op))
+                if op != "same":
+                    self._line(f"done     {md.type} {self._short(md.urn)}")
+            elif fail is not None:
+                self.failed.append(fail.metadata.urn)
+                self._line(f"FAILED   {fail.metadata.type} {self._short(fail.metadata.urn)}")
+            elif diag is not None and getattr(diag, "severity", "") in ("error", "warning"):
+                msg = (diag.message or "").strip()
+                if msg:
+                    self.diagnostics.append(msg)
+                    self.stream.write(f"{diag.severity}: {msg}\n")
+            elif summ is not None:
+                self.summary = dict(summ.resource_changes or {})
+            self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        elapsed = time.monotonic() - self._t0
+        self.stream.write(f"{self.operation} {self._count()} {elapsed:5.1f}s {text}\n")
