@@ -1,0 +1,143 @@
+"""MailDomain: one sending domain's Cloudflare records, Mailcow domain, DKIM key and mailboxes."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from coldmail import records as rec
+from coldmail.config import Domain, StackConfig
+from dynamic_providers.dkim import MailcowDkim, MailcowDkimArgs
+from dynamic_providers.domain import MailcowDomain, MailcowDomainArgs
+
+from .mailbox_set import MailboxSet, MailboxSetArgs
+
+# A zone lookup costs two Cloudflare API calls on every preview and every up (CLOUD-NOTES §2), so
+# each distinct zone is looked up once per program run, however many domains or records share it.
+_zone_lookups: "weakref.WeakKeyDictionary[Any, dict[str, pulumi.Output[str]]]" = weakref.WeakKeyDictionary()
+
+
+def zone_id_output(zone: str, zone_id: Optional[str] = None) -> pulumi.Output[str]:
+    """The Cloudflare zone id: ``zone_id`` from config when set, else one ``get_zone`` per zone and run."""
+    if zone_id:
+        return pulumi.Output.from_input(zone_id)
+    root = pulumi.runtime.settings.get_root_resource()
+    cache = _zone_lookups.setdefault(root, {}) if root is not None else {}
+    if zone not in cache:
+        cache[zone] = cloudflare.get_zone_output(
+            filter=cloudflare.GetZoneFilterArgs(name=zone, match="all")).zone_id
+    return cache[zone]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailDomainArgs:
+    """Inputs of :class:`MailDomain`."""
+
+    domain: Domain
+    settings: StackConfig
+    server: Any
+    """The domain's ``MailServer`` (hostname, IP outputs, relayhost ids and its ``ready`` resource)."""
+
+
+class MailDomain(pulumi.ComponentResource):
+    """DNS (MX, SPF, DKIM, DMARC, client discovery, MTA-STS, TLS-RPT) plus the Mailcow side of one domain."""
+
+    domain: str
+    """The domain in punycode."""
+    zone_id: pulumi.Output[str]
+    records: dict[str, cloudflare.DnsRecord]
+    """Cloudflare records by key (``mx``, ``spf``, ``dkim``, ``dmarc``…, see ``coldmail.records``)."""
+    mailcow_domain: MailcowDomain
+    dkim: MailcowDkim
+    mailboxes: MailboxSet
+    addresses: list[str]
+    credentials: pulumi.Output[list]
+    """Secret: the mailbox credentials, for ``coldmail credentials export``."""
+
+    def __init__(self, name: str, args: MailDomainArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("coldmail:index:MailDomain", name, None, opts)
+        domain, settings, server = args.domain, args.settings, args.server
+        srv = settings.server(domain.server)
+        if server.hostname != srv.hostname:
+            raise ValueError(f"MailDomainArgs.server is {server.hostname!r}, but domain {domain.name!r} "
+                             f"is configured on server {srv.name!r} ({srv.hostname})")
+        if not 0 <= domain.ip < len(server.ip_addresses):
+            raise ValueError(f"domain {domain.name!r} sends from IP {domain.ip}, but server {srv.name!r} "
+                             f"has IPs 0..{len(server.ip_addresses) - 1}")
+        if domain.ip and domain.ip not in server.relayhost_ids:
+            raise ValueError(f"server {srv.name!r} has no relayhost for IP {domain.ip} (domain {domain.name!r})")
+
+        self.domain = domain.name
+        self.addresses = list(domain.addresses)
+        mailcow = pulumi.ResourceOptions(parent=self, depends_on=[server.ready])
+        conn = {"api_url": server.api_url, "server": domain.server, "verify_tls": srv.mailcow_tls_verify,
+                "ca_bundle": srv.mailcow_ca_bundle}
+
+        sizing = settings.domain_sizing(domain)
+        # The relayhost id is an Output of the server's MailcowRelayhost, so this domain depends on it and
+        # loses its relayhost assignment before the relayhost itself is deleted.
+        relayhost_id = server.relayhost_ids[domain.ip] if domain.ip else "0"
+        self.mailcow_domain = MailcowDomain(
+            f"{name}-domain",
+            MailcowDomainArgs(**conn, domain=domain.name, description=domain.description,
+                              max_mailboxes=sizing["max_mailboxes"], domain_quota_mb=sizing["domain_quota_mb"],
+                              max_mailbox_quota_mb=sizing["max_mailbox_quota_mb"],
+                              default_mailbox_quota_mb=sizing["default_mailbox_quota_mb"],
+                              relayhost_id=relayhost_id, active=True),
+            opts=mailcow)
+        after_domain = pulumi.ResourceOptions(parent=self, depends_on=[server.ready, self.mailcow_domain])
+        self.dkim = MailcowDkim(
+            f"{name}-dkim",
+            MailcowDkimArgs(**conn, domain=domain.name, selector=settings.dkim.selector,
+                            key_size=settings.dkim.key_size),
+            opts=after_domain)
+        self.mailboxes = MailboxSet(
+            f"{name}-mailboxes",
+            MailboxSetArgs(domain=domain, settings=settings, api_url=server.api_url, server_name=domain.server,
+                           verify_tls=srv.mailcow_tls_verify, ca_bundle=srv.mailcow_ca_bundle,
+                           depends_on=[server.ready, self.mailcow_domain]),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.credentials = self.mailboxes.credentials
+
+        self.zone_id = zone_id_output(domain.zone, domain.zone_id)
+        self.records = self._create_records(name, domain, settings, server)
+        self.register_outputs({"domain": self.domain, "zone_id": self.zone_id, "addresses": self.addresses,
+                               "dkim_dns_name": self.dkim.dns_name, "credentials": self.credentials})
+
+    def _create_records(self, name: str, domain: Domain, settings: StackConfig,
+                        server: Any) -> dict[str, cloudflare.DnsRecord]:
+        # Names, types and all static contents come from one rendering; only SPF (the server's IPs) and
+        # DKIM (Mailcow's key) are re-rendered over their Outputs, so each record depends on exactly those.
+        template = rec.domain_records(settings, domain, rec.SendingAddresses(("192.0.2.1",)), "")
+        ipv4 = server.ip_addresses[domain.ip]
+        ipv6 = server.ipv6_address if rec.sends_over_ipv6(settings, domain) else None
+
+        def spf(ips: list) -> str:
+            sending = rec.SendingAddresses((ips[0],), (ips[1],) if len(ips) > 1 and ips[1] else ())
+            return _spec(rec.domain_records(settings, domain, sending, ""), "spf").content
+
+        def dkim(txt: str) -> str:
+            return _spec(rec.domain_records(settings, domain, rec.SendingAddresses(("192.0.2.1",)), txt),
+                         "dkim").content
+
+        dynamic = {
+            "spf": pulumi.Output.all(*([ipv4, ipv6] if ipv6 is not None else [ipv4])).apply(spf),
+            "dkim": self.dkim.txt_value.apply(dkim),
+        }
+        out: dict[str, cloudflare.DnsRecord] = {}
+        for spec in template:
+            out[spec.key] = cloudflare.DnsRecord(
+                f"{name}-dns-{spec.key}", zone_id=self.zone_id, name=spec.name, type=spec.type,
+                content=dynamic.get(spec.key, spec.content), priority=spec.priority,
+                data=dict(spec.data) if spec.data is not None else None,
+                ttl=settings.dns.ttl, proxied=False, comment=rec.COMMENT,
+                opts=pulumi.ResourceOptions(parent=self))
+        return out
+
+
+def _spec(specs: list[rec.DnsRecordSpec], key: str) -> rec.DnsRecordSpec:
+    return next(s for s in specs if s.key == key)

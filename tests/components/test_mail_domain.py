@@ -1,0 +1,224 @@
+"""MailDomain under the recording mock engine, with a stand-in for the MailServer it is wired to."""
+
+import copy
+
+import pulumi
+import pulumi_random as random
+import pytest
+
+from coldmail import config as cm
+from coldmail import records as rec
+from coldmail.engine import pending_dkim_key, run_program
+from components.mail_domain import MailDomain, MailDomainArgs
+from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
+
+DNS = "cloudflare:index/dnsRecord:DnsRecord"
+DOMAIN = "pulumi-python:dynamic/coldmail:MailcowDomain"
+DKIM = "pulumi-python:dynamic/coldmail:MailcowDkim"
+SET = "pulumi-python:dynamic/coldmail:MailcowMailboxSet"
+RELAY = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
+GET_ZONE = "cloudflare:index/getZone:getZone"
+IPS = ["198.18.0.10", "198.18.0.11", "198.18.0.12"]
+IPV6 = "2001:db8::10"
+
+BASE = {
+    "servers": [{
+        "name": "mx1", "hostname": "mx1.ops-example.com", "floatingIps": 2,
+        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEY test@example",
+        "adminCidrs": ["203.0.113.0/28"],
+    }],
+    "domains": [
+        {"name": "alpha-example.com", "ip": 0, "mailboxes": {"count": 2, "pattern": "user{n}"}},
+        {"name": "beta-example.com", "ip": 2, "mailboxes": {"count": 3, "pattern": "user{n}"}, "mailboxQuotaMb": 2048},
+        {"name": "sub.alpha-example.com", "ip": 1, "mailboxes": [{"localPart": "sales", "name": "Sam Sales"}]},
+        {"name": "gamma-example.com", "ip": 1, "zoneId": "0123456789abcdef0123456789abcdef",
+         "mailboxes": {"count": 1, "pattern": "user{n}"}},
+    ],
+    "dmarc": {"rua": "dmarc@ops-example.com"},
+    "limits": {"mailboxHeadroom": 2},
+}
+
+
+class StandInServer:
+    """The MailServer attributes MailDomain reads, with fixed IPs and real relayhost resources."""
+
+    def __init__(self, srv: cm.Server):
+        self.hostname = srv.hostname
+        self.api_url = srv.api_url
+        self.ptr_names = [srv.hostname, *srv.ptr_names]
+        self.ip_addresses = [pulumi.Output.from_input(ip) for ip in IPS[: 1 + srv.floating_ips]]
+        self.ipv6_address = pulumi.Output.from_input(IPV6) if srv.ipv6 else None
+        self.ready = random.RandomId(f"{srv.name}-ready", byte_length=4)
+        self.relayhost_ids = {
+            i: MailcowRelayhost(f"{srv.name}-relayhost-{i}", MailcowRelayhostArgs(
+                api_url=srv.api_url, server=srv.name, hostname=f"[172.22.1.1]:{2525 + i}")).relayhost_id
+            for i in range(1, srv.floating_ips + 1)}
+
+
+def run(raw):
+    stack = cm.load(raw)
+
+    def program():
+        servers = {s.name: StandInServer(s) for s in stack.servers}
+        for d in stack.domains:
+            MailDomain(d.name.replace(".", "-"), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
+
+    result = run_program(program, config={})
+    assert result.error is None, repr(result.error)
+    return stack, result
+
+
+@pytest.fixture(scope="module")
+def prog():
+    return run(BASE)
+
+
+def records_of(result, domain_component):
+    comp = result.named(domain_component)
+    return {r.name.removeprefix(f"{domain_component}-dns-"): r for r in result.of_type(DNS) if r.parent == comp.urn}
+
+
+def test_every_record_has_exact_name_type_content_and_settings(prog):
+    stack, result = prog
+    for d in stack.domains:
+        comp = d.name.replace(".", "-")
+        ipv6 = (IPV6,) if d.ip == 0 else ()
+        dkim_txt = f"v=DKIM1;k=rsa;t=s;s=email;p={pending_dkim_key(d.name)}"
+        want = rec.domain_records(stack, d, rec.SendingAddresses((IPS[d.ip],), ipv6), dkim_txt)
+        got = records_of(result, comp)
+        assert sorted(got) == sorted(s.key for s in want)
+        for spec in want:
+            inputs = got[spec.key].inputs
+            assert inputs["name"] == spec.name and inputs["type"] == spec.type, spec.key
+            assert inputs.get("content") == spec.content, spec.key
+            assert inputs.get("priority") == (float(spec.priority) if spec.priority is not None else None)
+            if spec.data is not None:
+                assert inputs["data"] == {k: float(v) if isinstance(v, int) else v for k, v in spec.data.items()}
+            assert inputs["ttl"] == 300.0 and inputs["comment"] == "managed by coldmail"
+            assert inputs["proxied"] is False
+
+
+def test_mx_points_at_the_server_hostname_and_spf_lists_only_the_domains_ip(prog):
+    _, result = prog
+    beta = records_of(result, "beta-example-com")
+    assert (beta["mx"].inputs["content"], beta["mx"].inputs["priority"]) == ("mx1.ops-example.com", 10.0)
+    assert beta["spf"].inputs["content"] == '"v=spf1 ip4:198.18.0.12 -all"'
+    alpha = records_of(result, "alpha-example-com")
+    assert alpha["spf"].inputs["content"] == f'"v=spf1 ip4:198.18.0.10 ip6:{IPV6} -all"'
+
+
+def test_txt_records_are_in_cloudflare_form_and_concatenate_to_the_raw_value(prog):
+    _, result = prog
+    for r in result.of_type(DNS):
+        if r.inputs["type"] != "TXT":
+            continue
+        content = r.inputs["content"]
+        assert content == rec.cloudflare_txt(rec.txt_value(content)), r.name
+        assert all(len(part.encode()) <= 257 for part in content.split('" "')), r.name
+    dkim = records_of(result, "beta-example-com")["dkim"].inputs["content"]
+    assert dkim.count('" "') == 1  # a 2048-bit key needs two strings
+    assert rec.txt_value(dkim) == f"v=DKIM1;k=rsa;t=s;s=email;p={pending_dkim_key('beta-example.com')}"
+
+
+def test_no_mail_record_is_proxied(prog):
+    _, result = prog
+    assert result.of_type(DNS)
+    assert all(r.inputs.get("proxied") is False for r in result.of_type(DNS))
+
+
+def test_dkim_record_content_is_derived_from_the_dkim_resource_output(prog):
+    _, result = prog
+    dkim = result.named("beta-example-com-dkim")
+    record = records_of(result, "beta-example-com")["dkim"]
+    assert record.inputs["content"] == rec.cloudflare_txt(dkim.outputs["txt_value"])
+    assert record.inputs["name"] == dkim.outputs["dns_name"] == "dkim._domainkey.beta-example.com"
+    assert dkim.urn in record.property_dependencies["content"]
+    assert dkim.urn in record.dependencies
+    # Only the DKIM record waits for Mailcow; MX and the rest can exist before the server does.
+    assert dkim.urn not in records_of(result, "beta-example-com")["mx"].dependencies
+
+
+def test_mailcow_resources_wait_for_the_server_and_are_ordered_for_a_safe_destroy(prog):
+    _, result = prog
+    ready = result.named("mx1-ready").urn
+    domain = result.named("beta-example-com-domain")
+    dkim = result.named("beta-example-com-dkim")
+    mailboxes = result.named("beta-example-com-mailboxes-set")
+    for r in (domain, dkim, mailboxes):
+        assert ready in r.dependencies, r.name
+    # Pulumi deletes dependents first: mailboxes and DKIM go before their domain.
+    assert domain.urn in mailboxes.dependencies
+    assert domain.urn in dkim.dependencies
+    relay2 = result.named("mx1-relayhost-2")
+    assert relay2.urn in domain.property_dependencies["relayhost_id"]
+    assert domain.inputs["relayhost_id"] == relay2.outputs["relayhost_id"]
+
+
+def test_domain_on_primary_ip_uses_no_relayhost(prog):
+    _, result = prog
+    domain = result.named("alpha-example-com-domain")
+    assert domain.inputs["relayhost_id"] == "0"
+    relays = {r.urn for r in result.of_type(RELAY)}
+    assert not relays & set(domain.dependencies)
+
+
+def test_mailcow_domain_is_sized_from_the_config(prog):
+    stack, result = prog
+    domain = result.named("beta-example-com-domain")
+    assert {k: domain.inputs[k] for k in ("domain", "max_mailboxes", "domain_quota_mb", "max_mailbox_quota_mb",
+                                          "default_mailbox_quota_mb", "active")} == {
+        "domain": "beta-example.com", "max_mailboxes": 5, "domain_quota_mb": 5 * 2048,
+        "max_mailbox_quota_mb": 2048, "default_mailbox_quota_mb": 2048, "active": True}
+    assert {k: domain.inputs[k] for k in ("api_url", "server", "verify_tls")} == {
+        "api_url": "https://mx1.ops-example.com", "server": "mx1", "verify_tls": True}
+    dkim = result.named("beta-example-com-dkim")
+    assert (dkim.inputs["selector"], dkim.inputs["key_size"], dkim.inputs["domain"]) == ("dkim", 2048, "beta-example.com")
+
+
+def test_every_child_is_parented_and_prefixed_by_its_domain_component(prog):
+    stack, result = prog
+    for d in stack.domains:
+        comp = result.named(d.name.replace(".", "-"))
+        assert comp.type == "coldmail:index:MailDomain"
+        kids = [r for r in result.resources if result.descends_from(r, comp.urn)]
+        assert kids and all(r.name.startswith(comp.name + "-") for r in kids)
+        assert {r.type for r in kids} >= {DNS, DOMAIN, DKIM, SET, "coldmail:index:MailboxSet"}
+    assert len({r.urn for r in result.resources}) == len(result.resources)
+
+
+def test_zone_is_looked_up_once_per_zone_and_never_when_its_id_is_configured(prog):
+    _, result = prog
+    lookups = [args["filter"]["name"] for token, args in result.invokes if token == GET_ZONE]
+    assert sorted(lookups) == ["alpha-example.com", "beta-example.com"]
+    gamma = records_of(result, "gamma-example-com")
+    assert all(r.inputs["zoneId"] == "0123456789abcdef0123456789abcdef" for r in gamma.values())
+    sub = records_of(result, "sub-alpha-example-com")
+    alpha = records_of(result, "alpha-example-com")
+    assert sub["mx"].inputs["zoneId"] == alpha["mx"].inputs["zoneId"]
+    assert sub["mx"].inputs["name"] == "sub.alpha-example.com"
+
+
+def test_mta_sts_and_tls_rpt_records_follow_the_dns_settings():
+    raw = copy.deepcopy(BASE)
+    raw["dns"] = {"mtaSts": True, "tlsRpt": True, "autoconfig": False, "ttl": 600}
+    _, result = run(raw)
+    got = records_of(result, "beta-example-com")
+    assert sorted(got) == ["dkim", "dmarc", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
+    assert got["tls-rpt"].inputs["content"] == '"v=TLSRPTv1; rua=mailto:dmarc@ops-example.com"'
+    assert got["mta-sts-host"].inputs["content"] == "mx1.ops-example.com"
+    assert all(r.inputs["ttl"] == 600.0 for r in got.values())
+
+
+def test_wrong_server_for_the_domain_is_refused_with_a_clear_error():
+    stack = cm.load(BASE)
+
+    class Other:
+        hostname = "mx9.elsewhere-example.com"
+
+    def program():
+        MailDomain("alpha-example-com", MailDomainArgs(domain=stack.domains[0], settings=stack, server=Other()))
+
+    result = run_program(program, config={})
+    assert isinstance(result.error, ValueError)
+    assert "configured on server 'mx1'" in str(result.error)
+    assert not [r for r in result.resources if r.custom]
