@@ -33,6 +33,10 @@ def zone_id_output(zone: str, zone_id: Optional[str] = None) -> pulumi.Output[st
     return cache[zone]
 
 
+# Stands in for the IPs while only the static records are rendered (RFC 5737 documentation address).
+_NO_IPS = rec.SendingAddresses(("192.0.2.1",))
+
+
 @dataclass(frozen=True, kw_only=True)
 class MailDomainArgs:
     """Inputs of :class:`MailDomain`."""
@@ -46,7 +50,7 @@ class MailDomainArgs:
 class MailDomain(pulumi.ComponentResource):
     """DNS (MX, SPF, DKIM, DMARC, client discovery, MTA-STS, TLS-RPT) plus the Mailcow side of one domain."""
 
-    domain: str
+    domain_name: str
     """The domain in punycode."""
     zone_id: pulumi.Output[str]
     records: dict[str, cloudflare.DnsRecord]
@@ -57,6 +61,8 @@ class MailDomain(pulumi.ComponentResource):
     addresses: list[str]
     credentials: pulumi.Output[list]
     """Secret: the mailbox credentials, for ``coldmail credentials export``."""
+    summary: dict[str, Any]
+    """What the stack exports for the domain: server, sending IP, records' names, mailboxes. No secret."""
 
     def __init__(self, name: str, args: MailDomainArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("coldmail:index:MailDomain", name, None, opts)
@@ -71,7 +77,7 @@ class MailDomain(pulumi.ComponentResource):
         if domain.ip and domain.ip not in server.relayhost_ids:
             raise ValueError(f"server {srv.name!r} has no relayhost for IP {domain.ip} (domain {domain.name!r})")
 
-        self.domain = domain.name
+        self.domain_name = domain.name
         self.addresses = list(domain.addresses)
         mailcow = pulumi.ResourceOptions(parent=self, depends_on=[server.ready])
         conn = {"api_url": server.api_url, "server": domain.server, "verify_tls": srv.mailcow_tls_verify,
@@ -104,15 +110,23 @@ class MailDomain(pulumi.ComponentResource):
         self.credentials = self.mailboxes.credentials
 
         self.zone_id = zone_id_output(domain.zone, domain.zone_id)
+        # Names, types and all static contents come from one rendering; only SPF (the server's IPs) and
+        # DKIM (Mailcow's key) are re-rendered over their Outputs, so each record depends on exactly those.
+        self._template = rec.domain_records(settings, domain, _NO_IPS, "")
         self.records = self._create_records(name, domain, settings, server)
-        self.register_outputs({"domain": self.domain, "zone_id": self.zone_id, "addresses": self.addresses,
-                               "dkim_dns_name": self.dkim.dns_name, "credentials": self.credentials})
+        self.summary = {
+            "unicode_name": domain.unicode_name, "server": domain.server, "ip_index": domain.ip,
+            "sending_ip": server.ip_addresses[domain.ip], "ptr_name": server.ptr_names[domain.ip],
+            "dmarc_phase": domain.dmarc_phase, "zone_id": self.zone_id, "mailboxes": self.addresses,
+            "daily_limit_per_mailbox": self.mailboxes.daily_limit,
+            "records": [f"{s.type} {s.name}" for s in self._template],
+        }
+        self.register_outputs({"domain_name": self.domain_name, "zone_id": self.zone_id,
+                               "addresses": self.addresses, "dkim_dns_name": self.dkim.dns_name,
+                               "credentials": self.credentials})
 
     def _create_records(self, name: str, domain: Domain, settings: StackConfig,
                         server: Any) -> dict[str, cloudflare.DnsRecord]:
-        # Names, types and all static contents come from one rendering; only SPF (the server's IPs) and
-        # DKIM (Mailcow's key) are re-rendered over their Outputs, so each record depends on exactly those.
-        template = rec.domain_records(settings, domain, rec.SendingAddresses(("192.0.2.1",)), "")
         ipv4 = server.ip_addresses[domain.ip]
         ipv6 = server.ipv6_address if rec.sends_over_ipv6(settings, domain) else None
 
@@ -121,15 +135,14 @@ class MailDomain(pulumi.ComponentResource):
             return _spec(rec.domain_records(settings, domain, sending, ""), "spf").content
 
         def dkim(txt: str) -> str:
-            return _spec(rec.domain_records(settings, domain, rec.SendingAddresses(("192.0.2.1",)), txt),
-                         "dkim").content
+            return _spec(rec.domain_records(settings, domain, _NO_IPS, txt), "dkim").content
 
         dynamic = {
             "spf": pulumi.Output.all(*([ipv4, ipv6] if ipv6 is not None else [ipv4])).apply(spf),
             "dkim": self.dkim.txt_value.apply(dkim),
         }
         out: dict[str, cloudflare.DnsRecord] = {}
-        for spec in template:
+        for spec in self._template:
             out[spec.key] = cloudflare.DnsRecord(
                 f"{name}-dns-{spec.key}", zone_id=self.zone_id, name=spec.name, type=spec.type,
                 content=dynamic.get(spec.key, spec.content), priority=spec.priority,
