@@ -65,7 +65,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
 import socket
@@ -75,7 +74,7 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -720,7 +719,7 @@ class MailcowEmulator:
                 rid = _intval(obj)
                 return self._get_return(self._relayhost_view(rid) if rid in self.relayhosts else None)
             if cat == "status" and obj == "containers":
-                started = datetime.utcfromtimestamp(self._started).strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
+                started = datetime.fromtimestamp(self._started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
                 return self._get_return({
                     f"{c}-mailcow": {"type": "info", "container": f"{c}-mailcow", "state": "running",
                                      "started_at": started, "image": f"ghcr.io/mailcow/{c}:{self.version}"}
