@@ -1,0 +1,1 @@
+"""coldmail's CrossGuard policy pack: the rules live in :mod:`policy.policies`; ``__main__`` serves them."""

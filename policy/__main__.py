@@ -1,0 +1,25 @@
+"""Serve coldmail's policy pack to the Pulumi engine (``pulumi preview --policy-pack policy``).
+
+Constructing a PolicyPack starts a gRPC server and blocks, so this file is only ever run, never imported.
+"""
+
+import os
+import sys
+
+# The engine starts the pack with policy/ as its working directory; the rules import coldmail.config.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
+from policy import policies  # noqa: E402
+
+policies.keep_secret_markers()
+
+PolicyPack(
+    name=policies.PACK_NAME,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    policies=policies.ALL,
+    initial_config=policies.INITIAL_CONFIG,
+    description="Stops changes that silently burn cold-email domains: DNS, SPF/DKIM/DMARC, FCrDNS, sizing, "
+                "firewall, mailbox limits and secrets in dynamic inputs.",
+)
