@@ -135,7 +135,8 @@ class ProviderProcess:
                 out.flush()
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stdout(self) -> str:
