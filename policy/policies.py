@@ -340,7 +340,9 @@ def _server_memory(args: ResourceValidationArgs, report_violation: ReportViolati
         return
     memory = SERVER_TYPES[stype.lower()][0]
     if memory < minimum:
-        bigger = sorted((m, t) for t, (m, _) in SERVER_TYPES.items() if m >= minimum and t[:3] == stype[:3])
+        family = re.sub(r"\d+$", "", stype.lower())
+        bigger = sorted((m, t) for t, (m, _) in SERVER_TYPES.items()
+                        if m >= minimum and re.sub(r"\d+$", "", t) == family)
         hint = f" such as {bigger[0][1]} ({bigger[0][0]} GB)" if bigger else ""
         report_violation(
             f"Server {args.name} has serverType {stype} with {memory} GB RAM; Mailcow needs {word} {minimum} GB. "
