@@ -31,6 +31,14 @@ WRITE_CONCURRENCY = 4
 _SLOTS_LOCK = threading.Lock()
 _WRITE_SLOTS: dict[str, threading.BoundedSemaphore] = {}
 
+#: What a bare message key means for one endpoint, where Mailcow's own key misleads.
+HINTS = {
+    ("add/mailbox", "access_denied"): "Mailcow answers this when the domain does not exist",
+    ("edit/mailbox", "access_denied"): "Mailcow answers this when the mailbox does not exist",
+    ("delete/mailbox", "access_denied"): "Mailcow answers this when a mailbox does not exist",
+    ("add/dkim", "dkim_domain_or_sel_invalid"): "the domain may already have a key (see get/dkim)",
+}
+
 #: Warnings that still mean "the object exists": SOGo failed to restart after the domain row was written.
 BENIGN_WARNINGS = frozenset({"domain_added_sogo_failed"})
 
@@ -353,7 +361,8 @@ class MailcowClient:
             key, args = _split_msg(e.get("msg"))
             if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS):
                 continue
-            raise MailcowApiError(key, args, endpoint=endpoint, method=method, entries=clean)
+            raise MailcowApiError(key, args, endpoint=endpoint, method=method, entries=clean,
+                                  hint=HINTS.get((endpoint, key), ""))
         if not entries:
             raise MailcowApiError("invalid_response", endpoint=endpoint, method=method,
                                   hint="Mailcow answered a write with no status entries")

@@ -80,7 +80,7 @@ def test_business_error_renders_kind_key_args_and_call(client):
 def test_add_mailbox_to_unknown_domain_is_access_denied_not_a_crash(client):
     with pytest.raises(MailcowApiError) as exc:
         client.create_mailbox("a", "nosuch.test", name="A", password=PASSWORD, quota_mb=100)
-    assert exc.value.msg_key == "access_denied"
+    assert exc.value.msg_key == "access_denied" and "domain does not exist" in str(exc.value)
 
 
 def test_wrong_key_raises_auth_error_once_and_warns_about_the_ban(mc):
