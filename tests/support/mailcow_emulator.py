@@ -518,7 +518,10 @@ class MailcowEmulator:
         parts += [""] * (4 - len(parts))
         call.path = query
         call.action, call.category, call.object, call.extra = parts[0], parts[1], parts[2], parts[3]
-        call.kind = "read" if call.action == "get" else ("write" if call.action in ("add", "edit", "delete") else "other")
+        if call.action == "get":
+            call.kind = "read"
+        elif call.action in ("add", "edit", "delete"):
+            call.kind = "write"
         call.endpoint = self._endpoint(call)
         content_type = h.headers.get("Content-Type") or ""
         call.body = self._parse_for_log(raw_body, content_type)
@@ -1007,7 +1010,8 @@ class MailcowEmulator:
         row = self._new_domain_row(domain, description)
         row.update(aliases=aliases, mailboxes=mailboxes, defquota=defquota, maxquota=maxquota, quota=quota,
                    active=active, gal=gal, backupmx=backupmx, relay_all_recipients=relay_all,
-                   relay_unknown_only=relay_unknown, tags=[t for t in (tags if isinstance(tags, list) else [tags]) if t])
+                   relay_unknown_only=relay_unknown,
+                   tags=[t for t in (tags if isinstance(tags, list) else [tags]) if t])
         with self.lock:
             if domain in self.domains:
                 # The row insert of a racing duplicate hits the primary key: an uncaught PDOException.
