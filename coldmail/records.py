@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from coldmail.config import Domain, StackConfig
+from coldmail.config import Domain, StackConfig, registrable_domain
 
 #: Every record coldmail writes carries this Cloudflare comment (tags need a paid plan).
 COMMENT = "managed by coldmail"
@@ -145,6 +145,8 @@ class DnsRecordSpec:
     content: Optional[str] = None
     priority: Optional[int] = None
     data: Optional[Mapping[str, Any]] = field(default=None, hash=False)
+    zone: Optional[str] = None
+    """The Cloudflare zone holding the record when it is not the domain's own zone."""
 
     @property
     def value(self) -> Optional[str]:
@@ -159,6 +161,8 @@ class DnsRecordSpec:
             out["priority"] = self.priority
         if self.data is not None:
             out["data"] = dict(self.data)
+        if self.zone is not None:
+            out["zone"] = self.zone
         return out
 
 
@@ -183,6 +187,31 @@ def sending_addresses(settings: StackConfig, domain: Domain, server_ipv4s: Seque
     return SendingAddresses((ipv4,), ipv6s)
 
 
+def managed_zones(settings: StackConfig) -> dict[str, Optional[str]]:
+    """Every Cloudflare zone the stack writes to, with its configured zone id (or None: look it up)."""
+    zones: dict[str, Optional[str]] = {}
+    for item in (*settings.servers, *settings.domains):
+        if item.zone and not zones.get(item.zone):
+            zones[item.zone] = item.zone_id
+    return zones
+
+
+def dmarc_report_authorization(settings: StackConfig, domain: Domain) -> Optional[DnsRecordSpec]:
+    """The RFC 7489 §7.1 record that lets ``domain``'s DMARC reports go to a mailbox in another domain.
+
+    Without it receivers drop the ``rua``/``ruf`` destinations. Only written when the report address
+    lives in a zone this stack manages anyway; an external DMARC service publishes its own.
+    """
+    rua_domain = settings.dmarc.rua.rsplit("@", 1)[-1].lower()
+    rua_zone = registrable_domain(rua_domain) or rua_domain
+    if rua_zone == domain.zone or rua_zone == (registrable_domain(domain.name) or domain.name):
+        return None
+    if rua_zone not in managed_zones(settings):
+        return None
+    return DnsRecordSpec("dmarc-report-auth", f"{domain.name}._report._dmarc.{rua_domain}", "TXT",
+                         cloudflare_txt("v=DMARC1"), zone=rua_zone)
+
+
 def mta_sts_policy_for(settings: StackConfig, domain: Domain) -> str:
     return mta_sts_policy(settings.dns.mta_sts_mode, [settings.server(domain.server).hostname])
 
@@ -192,6 +221,7 @@ def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddres
     """Every Cloudflare record of one mail domain, given its sending IPs and Mailcow's DKIM TXT value.
 
     Host records (A/AAAA of the mail hostname and of each PTR name) are the server's, not listed here.
+    A record whose ``zone`` is set lives in that zone instead of the domain's.
     """
     d = domain.name
     host = settings.server(domain.server).hostname
@@ -223,4 +253,7 @@ def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddres
     if dns.tls_rpt:
         rua = dns.tls_rpt_rua or settings.dmarc.rua
         records.append(DnsRecordSpec("tls-rpt", f"_smtp._tls.{d}", "TXT", cloudflare_txt(tls_rpt_value(rua))))
+    auth = dmarc_report_authorization(settings, domain)
+    if auth is not None:
+        records.append(auth)
     return records

@@ -141,10 +141,12 @@ class MailDomain(pulumi.ComponentResource):
             "spf": pulumi.Output.all(*([ipv4, ipv6] if ipv6 is not None else [ipv4])).apply(spf),
             "dkim": self.dkim.txt_value.apply(dkim),
         }
+        zones = rec.managed_zones(settings)
         out: dict[str, cloudflare.DnsRecord] = {}
         for spec in self._template:
+            zone_id = self.zone_id if spec.zone is None else zone_id_output(spec.zone, zones.get(spec.zone))
             out[spec.key] = cloudflare.DnsRecord(
-                f"{name}-dns-{spec.key}", zone_id=self.zone_id, name=spec.name, type=spec.type,
+                f"{name}-dns-{spec.key}", zone_id=zone_id, name=spec.name, type=spec.type,
                 content=dynamic.get(spec.key, spec.content), priority=spec.priority,
                 data=dict(spec.data) if spec.data is not None else None,
                 ttl=settings.dns.ttl, proxied=False, comment=rec.COMMENT,

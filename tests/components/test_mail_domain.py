@@ -189,8 +189,12 @@ def test_every_child_is_parented_and_prefixed_by_its_domain_component(prog):
 def test_zone_is_looked_up_once_per_zone_and_never_when_its_id_is_configured(prog):
     _, result = prog
     lookups = [args["filter"]["name"] for token, args in result.invokes if token == GET_ZONE]
-    assert sorted(lookups) == ["alpha-example.com", "beta-example.com"]
+    # ops-example.com holds the DMARC report authorisations (the rua mailbox lives there).
+    assert sorted(lookups) == ["alpha-example.com", "beta-example.com", "ops-example.com"]
     gamma = records_of(result, "gamma-example-com")
+    auth = gamma.pop("dmarc-report-auth")
+    assert auth.inputs["name"] == "gamma-example.com._report._dmarc.ops-example.com"
+    assert auth.inputs["zoneId"] != "0123456789abcdef0123456789abcdef"
     assert all(r.inputs["zoneId"] == "0123456789abcdef0123456789abcdef" for r in gamma.values())
     sub = records_of(result, "sub-alpha-example-com")
     alpha = records_of(result, "alpha-example-com")
@@ -203,7 +207,7 @@ def test_mta_sts_and_tls_rpt_records_follow_the_dns_settings():
     raw["dns"] = {"mtaSts": True, "tlsRpt": True, "autoconfig": False, "ttl": 600}
     _, result = run(raw)
     got = records_of(result, "beta-example-com")
-    assert sorted(got) == ["dkim", "dmarc", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
+    assert sorted(got) == ["dkim", "dmarc", "dmarc-report-auth", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
     assert got["tls-rpt"].inputs["content"] == '"v=TLSRPTv1; rua=mailto:dmarc@ops-example.com"'
     assert got["mta-sts-host"].inputs["content"] == "mx1.ops-example.com"
     assert all(r.inputs["ttl"] == 600.0 for r in got.values())

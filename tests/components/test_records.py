@@ -124,14 +124,16 @@ def test_domain_records_exact_default_set():
         ("srv-submissions", "_submissions._tcp.beta-example.com", "SRV", None, None, srv(465)),
         ("srv-imaps", "_imaps._tcp.beta-example.com", "SRV", None, None, srv(993)),
         ("srv-autodiscover", "_autodiscover._tcp.beta-example.com", "SRV", None, None, srv(443)),
+        ("dmarc-report-auth", "beta-example.com._report._dmarc.ops-example.com", "TXT", '"v=DMARC1"', None, None),
     ]
+    assert records[-1].zone == "ops-example.com" and all(r.zone is None for r in records[:-1])
 
 
 def test_mta_sts_and_tls_rpt_records_only_when_enabled():
     s = stack(dns={"mtaSts": True, "tlsRpt": True, "autoconfig": False, "tlsRptRua": "tls@ops-example.com"})
     d = s.domains[0]
     records = by_key(rec.domain_records(s, d, rec.sending_addresses(s, d, IPS, IPV6), DKIM))
-    assert set(records) == {"mx", "spf", "dkim", "dmarc", "mta-sts", "mta-sts-host", "tls-rpt"}
+    assert set(records) == {"mx", "spf", "dkim", "dmarc", "mta-sts", "mta-sts-host", "tls-rpt", "dmarc-report-auth"}
     pid = rec.mta_sts_policy_id(rec.mta_sts_policy("testing", ["mx1.ops-example.com"]))
     assert records["mta-sts"].name == "_mta-sts.alpha-example.com"
     assert records["mta-sts"].value == f"v=STSv1; id={pid}"
@@ -168,3 +170,24 @@ def test_idn_domain_records_use_punycode_names():
     names = {r.name for r in rec.domain_records(s, d, rec.sending_addresses(s, d, IPS), DKIM)}
     assert "xn--bcher-example-wob.de" in names
     assert all(n.isascii() and not n.endswith(".") for n in names)
+
+
+def test_dmarc_reports_to_an_external_service_need_no_record_from_us():
+    s = stack(dmarc={"rua": "reports@dmarc-service-example.net"})
+    assert rec.dmarc_report_authorization(s, s.domains[0]) is None
+    assert "dmarc-report-auth" not in by_key(rec.domain_records(s, s.domains[0], rec.SendingAddresses(("198.18.0.1",)), DKIM))
+
+
+def test_dmarc_reports_to_the_domains_own_zone_need_no_authorization():
+    s = stack(dmarc={"rua": "dmarc@alpha-example.com"})
+    assert rec.dmarc_report_authorization(s, s.domains[0]) is None
+    auth = rec.dmarc_report_authorization(s, s.domains[1])
+    assert (auth.name, auth.zone, auth.value) == ("beta-example.com._report._dmarc.alpha-example.com",
+                                                  "alpha-example.com", "v=DMARC1")
+
+
+def test_managed_zones_keep_configured_zone_ids():
+    raw = copy.deepcopy(BASE)
+    raw["domains"][1]["zoneId"] = "f" * 32
+    s = cm.load(raw)
+    assert rec.managed_zones(s) == {"ops-example.com": None, "alpha-example.com": None, "beta-example.com": "f" * 32}
