@@ -163,6 +163,10 @@ class ColdmailMocks(pulumi.runtime.Mocks):
         elif typ.startswith("random:index/randomPassword:") or typ.startswith("random:index/randomString:"):
             outs["result"] = placeholder_secret(name, int(inputs.get("length", 24)))
             outs["bcryptHash"] = PLACEHOLDER
+        elif typ == "tls:index/privateKey:PrivateKey":
+            algo = str(inputs.get("algorithm", "ED25519")).lower()
+            outs.update(publicKeyOpenssh=f"ssh-{algo} {PLACEHOLDER}-{name}", privateKeyOpenssh=PLACEHOLDER,
+                        privateKeyPem=PLACEHOLDER, publicKeyPem=PLACEHOLDER)
         elif typ == "command:remote:Command":
             outs.setdefault("stdout", "")
             outs.setdefault("stderr", "")
