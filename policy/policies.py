@@ -450,10 +450,12 @@ def dynamic_inputs_no_clear_secrets_validator(args: ResourceValidationArgs, repo
     if not args.resource_type.startswith(DYNAMIC_PREFIX):
         return
     props = plain(args.props, reveal=False)
-    for path in _clear_secrets(props, sensitive=False, path=""):
+    paths = list(_clear_secrets(props, sensitive=False, path=""))
+    if paths:
+        shown = ", ".join(f"`{p}`" for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         report_violation(
-            f"Dynamic resource {args.name} has a credential in clear at input `{path}`. Pass it with "
-            "pulumi.Output.secret(...) (mailbox passwords), or read it in the provider's configure() "
+            f"Dynamic resource {args.name} has credentials in clear at input {shown}. Pass them with "
+            "pulumi.Output.secret(...) (mailbox passwords), or read them in the provider's configure() "
             "(API keys, never an input).", args.urn)
 
 

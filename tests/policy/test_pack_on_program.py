@@ -1,0 +1,144 @@
+"""The whole pack over what the real program registers for ``Pulumi.prod.yaml`` under the mock engine.
+
+Resource policies get each resource's inputs, stack policies its outputs and the parent tree, as the
+engine hands them over. The example stack must pass every mandatory rule; each deliberate break must
+give exactly the violations it should, on the resource it should.
+"""
+
+import copy
+import os
+from collections import Counter
+
+import pytest
+from pulumi_policy import EnforcementLevel
+
+from coldmail import config as cm
+from coldmail.engine import run_program
+from policy import policies as P
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAKE_API_KEY = "FAKE-test-key-not-real-000000"
+
+
+def prod_config(**overrides) -> dict:
+    raw = cm.raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
+    for key, value in overrides.items():
+        raw[key] = value
+    raw["servers"][0]["mailcowApiKey"] = FAKE_API_KEY
+    cfg = {f"coldmail:{k}": v for k, v in raw.items()}
+    cfg["coldmail:sshPrivateKey"] = "FAKE-ssh-private-key"
+    return cfg
+
+
+def run(cfg: dict):
+    result = run_program(os.path.join(ROOT, "__main__.py"), cfg,
+                         secret_keys=["coldmail:sshPrivateKey", "coldmail:servers"])
+    assert result.error is None, repr(result.error)
+    return result
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run(prod_config())
+
+
+def violations(resources, config=None):
+    resource_args, stack = P.from_recorded(resources)
+    return P.evaluate(resource_args, stack, config)
+
+
+def summary(found):
+    return Counter((v.policy, v.level.value, (v.urn or "").rsplit("::", 1)[-1]) for v in found)
+
+
+def named(resources, name):
+    [r] = [r for r in resources if r.name == name]
+    return r
+
+
+def edit(r, **props):
+    """Change a recorded resource as a broken program would: inputs and outputs alike."""
+    r.inputs.update(copy.deepcopy(props))
+    r.outputs.update(copy.deepcopy(props))
+
+
+def test_example_stack_has_no_violation_at_all(prod):
+    assert len(prod.of_type(P.MAILCOW_DOMAIN)) == 12
+    assert summary(violations(prod.resources)) == Counter()
+
+
+def test_example_stack_exercises_every_rule_subject(prod):
+    types = {r.type for r in prod.resources}
+    assert {P.DNS_RECORD, P.HCLOUD_SERVER, P.FLOATING_IP, P.RDNS, P.FIREWALL, P.MAILCOW_DOMAIN, P.MAILCOW_DKIM,
+            P.MAILCOW_MAILBOX_SET, P.MAILCOW_RELAYHOST} <= types
+    spf = [r for r in prod.of_type(P.DNS_RECORD) if "v=spf1" in str(r.inputs.get("content"))]
+    assert len(spf) == 12
+    # The mailbox passwords reach the policy as secrets, so the clear-secret rule judges them and passes.
+    assert all("passwords" in r.secret_inputs for r in prod.of_type(P.MAILCOW_MAILBOX_SET))
+
+
+def test_deliberately_broken_program_gives_exactly_the_expected_violations(prod):
+    resources = copy.deepcopy(prod.resources)
+    edit(named(resources, "acme-growth-com-dns-mx"), proxied=True)
+    edit(named(resources, "mx1-server"), serverType="cx22")
+    spf = named(resources, "tryacme-co-dns-spf")
+    edit(spf, content='"v=spf1 ip4:203.0.113.9 -all"')
+    firewall = named(resources, "mx1-firewall")
+    edit(firewall, rules=firewall.inputs["rules"] + [
+        {"direction": "in", "protocol": "tcp", "port": "3306", "sourceIps": ["0.0.0.0/0"]}])
+    edit(named(resources, "hello-acme-com-dkim"), key_size=1024.0)
+
+    assert summary(violations(resources)) == Counter({
+        ("mail-dns-not-proxied", "mandatory", "acme-growth-com-dns-mx"): 1,
+        ("server-type-min-memory", "mandatory", "mx1-server"): 1,
+        ("server-type-recommended-memory", "advisory", "mx1-server"): 1,
+        ("spf-includes-sending-ip", "mandatory", "tryacme-co-dns-spf"): 1,
+        ("firewall-no-internal-ports", "mandatory", "mx1-firewall"): 1,
+        ("dkim-key-size", "mandatory", "hello-acme-com-dkim"): 1,
+    })
+
+
+def test_relay_ptr_and_helo_breaks_are_caught_on_the_right_resources(prod):
+    resources = copy.deepcopy(prod.resources)
+    a_ip2 = next(r for r in resources if r.type == P.DNS_RECORD and r.inputs.get("name") == "mx1-ip2.acme-mailops.com"
+                 and r.inputs.get("type") == "A")
+    resources.remove(a_ip2)
+    edit(named(resources, "mx1-relayhost3"), helo_name="mx1.acme-mailops.com")
+    found = summary(violations(resources))
+    assert found == Counter({("fcrdns-complete", "mandatory", "mx1-rdns2"): 1,
+                             ("relay-helo-matches-ptr", "mandatory", "mx1-relayhost3"): 1})
+
+
+def test_clear_password_in_a_mailbox_set_is_caught(prod):
+    resources = copy.deepcopy(prod.resources)
+    mailbox_set = named(resources, "meetacme-io-mailboxes-set")
+    mailbox_set.secret_inputs.remove("passwords")
+    found = violations(resources)
+    assert summary(found) == Counter({("dynamic-inputs-no-clear-secrets", "mandatory", "meetacme-io-mailboxes-set"): 1})
+    assert "PLACEHOLDER" not in found[0].message
+
+
+def test_weak_dkim_allowed_by_config_is_still_stopped_by_the_pack():
+    weak = run(prod_config(dkim={"selector": "dkim", "keySize": 1024, "allowWeakKeys": True}))
+    found = summary(violations(weak.resources))
+    assert set(found) == {("dkim-key-size", "mandatory", r.name) for r in weak.of_type(P.MAILCOW_DKIM)}
+    assert sum(found.values()) == 12
+
+
+def test_six_mailboxes_and_a_high_send_plan_are_reported_per_domain_at_their_levels():
+    raw = cm.raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
+    domains = copy.deepcopy(raw["domains"])
+    domains[0]["mailboxes"] = {"count": 6}
+    warmup = dict(raw["warmup"], maxPerMailboxPerDay=100, maxPerIpPerDay=2000)
+    broken = run(prod_config(domains=domains, warmup=warmup, limits={"maxMailboxesPerDomain": 8,
+                                                                    "mailboxHeadroom": 2}))
+    found = violations(broken.resources)
+    sets = {r.name for r in broken.of_type(P.MAILCOW_MAILBOX_SET)}
+    assert summary(found) == Counter(
+        {("mailboxes-per-domain", "advisory", "acme-growth-com-mailboxes-set"): 1,
+         **{("daily-sends-per-mailbox", "mandatory", name): 1 for name in sets}})
+    # A stack that accepts the risk raises the limits in the pack config instead of editing the rules.
+    relaxed = {"mailboxes-per-domain": {"maxMailboxesPerDomain": 6},
+               "daily-sends-per-mailbox": {"enforcementLevel": "advisory", "maxPerMailboxPerDay": 40}}
+    levels = Counter(v.level for v in violations(broken.resources, relaxed))
+    assert levels == Counter({EnforcementLevel.ADVISORY: 12})
