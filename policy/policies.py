@@ -11,6 +11,7 @@ Python has no ``isType`` for policy resources, so rules compare type tokens (the
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -505,16 +506,18 @@ class _Stack:
             cur = getattr(cur, "parent", None)
         return out
 
-    def record_fqdn(self, res: PolicyResource, props: dict, owners: Mapping[str, str]) -> str:
+    def record_fqdn(self, res: PolicyResource, props: dict) -> str:
         """A record's name as an FQDN; ``@`` and relative names resolve against the owning MailDomain."""
         name = _fqdn(props.get("name"))
-        owner = next((owners[u] for u in self.ancestors(res) if u in owners), None)
-        if owner and (name in ("@", "") or "." not in name):
-            return owner if name in ("@", "") else f"{name}.{owner}"
+        if name in ("@", "") or "." not in name:
+            owner = next((self.owners[u] for u in self.ancestors(res) if u in self.owners), None)
+            if owner:
+                return owner if name in ("@", "") else f"{name}.{owner}"
         return name
 
-    def domain_owners(self) -> dict[str, str]:
-        """URN of each MailDomain component (parent of a MailcowDomain) → its domain."""
+    @functools.cached_property
+    def owners(self) -> dict[str, str]:
+        """URN of each MailDomain component (the MailcowDomain's ancestor) → its domain."""
         owners = {}
         for r, p in self.of(MAILCOW_DOMAIN):
             domain = _fqdn(p.get("domain"))
@@ -528,9 +531,16 @@ class _Stack:
                     owners[r.parent.urn] = domain
         return owners
 
+    @functools.cached_property
+    def _txt_by_name(self) -> dict[str, list[tuple[PolicyResource, Optional[str]]]]:
+        index: dict[str, list[tuple[PolicyResource, Optional[str]]]] = {}
+        for r, p in self.records("TXT"):
+            index.setdefault(self.record_fqdn(r, p), []).append((r, _txt(p)))
+        return index
+
     def txt_at(self, fqdn: str) -> list[tuple[PolicyResource, Optional[str]]]:
-        owners = self.domain_owners()
-        return [(r, _txt(p)) for r, p in self.records("TXT") if self.record_fqdn(r, p, owners) == fqdn]
+        """TXT records at ``fqdn`` with their joined value (None while unknown)."""
+        return self._txt_by_name.get(fqdn, [])
 
     def primary_ip(self, server: str, api_url: Any) -> tuple[Optional[PolicyResource], Any]:
         """The hcloud server behind a Mailcow server name, and its primary IPv4."""
@@ -559,13 +569,12 @@ class _Stack:
 def spf_single_record_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Two ``v=spf1`` records on one name are a permerror: receivers treat the domain as having no SPF."""
     stack = _Stack(args.resources)
-    owners = stack.domain_owners()
     seen: dict[tuple[str, str], list[PolicyResource]] = {}
     for r, p in stack.records("TXT"):
         text = _txt(p)
         if text is not None and _is_spf(text):
             zone = p.get("zoneId") if known(p.get("zoneId")) else ""
-            seen.setdefault((str(zone), stack.record_fqdn(r, p, owners)), []).append(r)
+            seen.setdefault((str(zone), stack.record_fqdn(r, p)), []).append(r)
     for (_, name), recs in seen.items():
         if len(recs) > 1:
             names = ", ".join(r.name for r in recs)
