@@ -61,7 +61,9 @@ DEFAULT_MIN_DKIM_BITS = 2048
 DEFAULT_MAX_MAILBOXES_PER_DOMAIN = 5
 DEFAULT_MAX_PER_MAILBOX_PER_DAY = 40
 #: First labels of names that are mail hosts: their A/AAAA/CNAME must resolve to the mail server itself.
-DEFAULT_MAIL_HOST_PATTERN = r"^(mx|mail|smtp|imap|pop3?|relay|out|autoconfig|autodiscover|mta-sts)[0-9-]*\."
+# PTR names such as mx1-ip2.<zone> match too; any other proxied host record of a sending IP is caught
+# by fcrdns-complete, which wants an unproxied A record for every PTR name.
+DEFAULT_MAIL_HOST_PATTERN = r"^(mx|mail|smtp|imap|pop3?|autoconfig|autodiscover|mta-sts)[a-z0-9-]*\."
 _SENSITIVE_KEY = re.compile(r"api[_-]?key|password|passwd|token|secret", re.IGNORECASE)
 _WORLD = ("0.0.0.0/0", "::/0")
 

@@ -19,6 +19,7 @@ def record(**props):
     record(type="MX"),
     record(type="A", name="mx1.acme-mailops.com", content="198.18.0.1"),
     record(type="AAAA", name="mail3.acme-mailops.com", content="2001:db8::1"),
+    record(type="A", name="mx1-ip2.acme-mailops.com", content="198.18.0.2"),
     record(type="CNAME", name="autoconfig.acme.com"),
     record(type="CNAME", name="autodiscover.acme.com"),
     record(type="TXT", name="acme.com", content=txt("v=spf1 ip4:198.18.0.1 -all")),
