@@ -23,7 +23,7 @@ def step(op: str, typ: str, name: str, seq: int) -> list[dict[str, Any]]:
 
 
 def events_for(changes: Mapping[str, int]) -> list[dict[str, Any]]:
-    """A plausible event stream: a prelude, one pre/outputs pair per resource step, a summary."""
+    """A plausible event stream: a prelude, one pre/outputs pair per resource step, a summary, the end."""
     evs: list[dict[str, Any]] = [{"sequence": 0, "timestamp": 0, "preludeEvent": {"config": {}}}]
     seq = 1
     for op, n in changes.items():
@@ -33,6 +33,8 @@ def events_for(changes: Mapping[str, int]) -> list[dict[str, Any]]:
     evs.append({"sequence": seq, "timestamp": 0,
                 "summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": dict(changes),
                                  "PolicyPacks": {}}})
+    # The CLI ends every event log with a cancel event; the SDK's log watcher stops on it.
+    evs.append({"sequence": seq + 1, "timestamp": 0, "cancelEvent": {}})
     return evs
 
 
