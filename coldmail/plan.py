@@ -153,7 +153,13 @@ def _fqdn(name: str, zone: str) -> str:
     if not name or name == "@":
         return zone
     name = name.rstrip(".")
-    return name if name == zone or name.endswith("." + zone) or not zone else f"{name}.{zone}"
+    if not zone or name == zone or name.endswith("." + zone):
+        return name
+    # A name ending in a real public suffix is already absolute (e.g. a DMARC report authorisation record
+    # in the rua domain's zone); "dkim._domainkey" is relative to the zone.
+    if cm._PSL.publicsuffix(name, accept_unknown=False) is not None:
+        return name
+    return f"{name}.{zone}"
 
 
 def _record(rec: engine.Recorded, zone: str) -> dict[str, Any]:
