@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dynamic_providers import MailcowDomainProvider, MailcowRelayhostProvider
 from tests.dynamic_providers.conftest import MailStack, assert_converged, mailbox_specs, writes
 
 DOMAINS = ("alpha.example.test", "bravo.example.test", "charlie.example.test")
@@ -112,3 +113,24 @@ def test_destroy_in_dependency_order_leaves_mailcow_empty(converged, emulator):
     assert emulator.domains == {}
     assert emulator.mailboxes == {}
     assert emulator.dkim == {}, "DKIM keys outlive a domain delete in Mailcow; the Dkim resource must delete them"
+
+
+def test_relayhost_id_flows_into_the_domain_and_destroy_removes_both(provider_session, emulator):
+    h = provider_session.harness
+    conn = {"api_url": emulator.url, "server": "mx1", "verify_tls": True}
+    relay = h.resource(MailcowRelayhostProvider(), "MailcowRelayhost", "mx1-relay-ip1")
+    step = relay.up({**conn, "hostname": "[172.22.1.1]:2526", "source_ip": "198.51.100.7"})
+    assert step.op == "create"
+    rid = step.state.outputs["relayhost_id"]
+    assert step.state.id == rid and emulator.relayhosts[int(rid)]["hostname"] == "[172.22.1.1]:2526"
+
+    domain = h.resource(MailcowDomainProvider(), "MailcowDomain", "relayed-example-test-domain")
+    domain.up({**conn, "domain": "relayed.example.test", "relayhost_id": rid})
+    assert emulator.domains["relayed.example.test"]["relayhost"] == rid
+    emulator.reset_counters()
+    assert relay.up({**conn, "hostname": "[172.22.1.1]:2526", "source_ip": "198.51.100.7"}).op == "same"
+    assert emulator.counts()["total"] == 0
+
+    domain.destroy()
+    relay.destroy()
+    assert emulator.domains == {} and emulator.relayhosts == {}
