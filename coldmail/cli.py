@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
@@ -387,13 +388,25 @@ def cmd_credentials_export(args: argparse.Namespace, ctx: Context) -> Outcome:
     return out
 
 
+_SECRET_KEY = re.compile(r"password|api_?key|token|secret|private_?key", re.I)
+
+
+def redact(value: Any) -> Any:
+    """Outputs with every secret-named field masked: a server summary carries its API key and admin password."""
+    if isinstance(value, Mapping):
+        return {k: "[secret]" if _SECRET_KEY.search(str(k)) and v is not None else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def cmd_status(args: argparse.Namespace, ctx: Context) -> Outcome:
     out = Outcome("status", stack=args.stack)
     stack = automation.open_stack(ctx.stack_options(args), create=False)
     outs = automation.stack_outputs(stack)
     plain = automation.plain_outputs(outs)
     secret = set(automation.secret_output_keys(outs))
-    shown = {k: ("[secret]" if k in secret else v) for k, v in plain.items()}
+    shown = {k: ("[secret]" if k in secret and k != "servers" else redact(v)) for k, v in plain.items()}
     checks = None
     latest = os.path.join(ctx.project_dir, ".coldmail", "checks", "latest.json")
     if os.path.isfile(latest):
@@ -403,7 +416,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> Outcome:
         except (OSError, ValueError) as exc:
             out.warnings.append(f"cannot read {latest}: {exc}")
     n_mailboxes = len(credentials.rows_from_outputs(plain))
-    servers = plain.get("servers")
+    servers = redact(plain.get("servers"))
     out.result = {"outputs": shown, "servers": servers if isinstance(servers, (dict, list)) else None,
                   "mailboxes": n_mailboxes, "checks": checks if isinstance(checks, dict) else None}
     lines = [f"stack {args.stack}: {n_mailboxes} mailboxes"]
@@ -412,12 +425,13 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> Outcome:
     rows = []
     for name, s in items:
         if isinstance(s, Mapping):
-            rows.append([name, s.get("ipv4"), s.get("ipv6"), s.get("mailcow_url"),
+            rows.append([name, s.get("ipv4_address", s.get("ipv4")), s.get("ipv6_address", s.get("ipv6")),
+                         s.get("mailcow_url"),
                          ", ".join(f"{f.get('ip')} ({f.get('ptr')})" for f in s.get("floating_ips") or []
                                    if isinstance(f, Mapping))])
     if rows:
         lines.append(table(["server", "ipv4", "ipv6", "mailcow", "floating IPs (ptr)"], rows))
-    other = [[k, "[secret]" if k in secret else json.dumps(v)[:80]] for k, v in plain.items() if k != "servers"]
+    other = [[k, json.dumps(v)[:80]] for k, v in shown.items() if k != "servers"]
     if other:
         lines += ["", table(["output", "value"], other)]
     lines.append("")

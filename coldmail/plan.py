@@ -235,13 +235,13 @@ def _server_addresses(run: engine.ProgramRun, server: cm.Server) -> tuple[list[O
     for k, ptr in enumerate(server.ptr_names):
         addrs.append(by_ptr.get(ptr) or (fips[k] if k < len(fips) else None))
     exported = _exported_server(run, server.name)
-    if exported.get("ipv4"):
-        addrs[0] = str(exported["ipv4"])
+    if exported.get("ipv4_address") or exported.get("ipv4"):
+        addrs[0] = str(exported.get("ipv4_address") or exported["ipv4"])
     for item in exported.get("floating_ips") or []:
         if isinstance(item, Mapping) and item.get("ptr") in server.ptr_names:
             addrs[1 + server.ptr_names.index(item["ptr"])] = str(item.get("ip"))
-    if exported.get("ipv6"):
-        v6 = str(exported["ipv6"])
+    if exported.get("ipv6_address") or exported.get("ipv6"):
+        v6 = str(exported.get("ipv6_address") or exported["ipv6"])
     return [str(a) if a else None for a in addrs], (str(v6) if v6 else None)
 
 

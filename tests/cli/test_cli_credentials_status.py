@@ -19,12 +19,17 @@ CREDS = [
      "smtp_host": "mx1.acme-mailops.com", "smtp_port": 587, "imap_host": "mx1.acme-mailops.com", "imap_port": 993,
      "daily_limit": 20},
 ]
-SERVERS = {"mx1": {"id": "1001", "ipv4": "203.0.113.10", "ipv6": "2001:db8::1", "mailcow_url": "https://mx1.acme-mailops.com",
-                   "floating_ips": [{"ip": "203.0.113.11", "ptr": "mx1-ip1.acme-mailops.com"}]}}
+API_KEY, ADMIN_PW = "PLACEHOLDER-api-key-0000000000", "PLACEHOLDER-admin-pw-0000"
+# the shape of the program's `servers` export (components/mail_server.py summary), secrets included
+SERVERS = {"mx1": {"server_id": "1001", "hostname": "mx1.acme-mailops.com", "ipv4_address": "203.0.113.10",
+                   "ipv6_address": "2001:db8::1", "mailcow_url": "https://mx1.acme-mailops.com",
+                   "floating_ips": [{"index": 1, "ip": "203.0.113.11", "ptr": "mx1-ip1.acme-mailops.com"}],
+                   "api_key": API_KEY, "admin_password": ADMIN_PW, "relayhost_ids": {"1": "12"}}}
 
 
 def fake():
-    return FakePulumiCommand(outputs={"servers": SERVERS, "credentials": CREDS}, secret_outputs=("credentials",))
+    return FakePulumiCommand(outputs={"servers": SERVERS, "credentials": CREDS},
+                             secret_outputs=("credentials", "servers"))
 
 
 def test_csv_export_round_trips_through_the_csv_module_with_the_sequencer_columns(project, tmp_path):
@@ -94,11 +99,14 @@ def test_status_shows_outputs_with_secrets_masked_and_the_latest_checks(project)
     assert r.code == 0
     res = r.doc["result"]
     assert res["outputs"]["credentials"] == "[secret]" and res["mailboxes"] == 2 and res["checks"] is None
-    assert PW1 not in r.stdout
+    assert res["servers"]["mx1"]["ipv4_address"] == "203.0.113.10" and res["servers"]["mx1"]["api_key"] == "[secret]"
+    for secret in (PW1, API_KEY, ADMIN_PW):
+        assert secret not in r.stdout
     os.makedirs(os.path.join(project, ".coldmail", "checks"))
     with open(os.path.join(project, ".coldmail", "checks", "latest.json"), "w") as fh:
         json.dump({"ok": True, "checks": [{"name": "ptr", "ok": True}]}, fh)
     r = run_cli(["status", "--stack", "prod"], project, fake())
-    assert r.code == 0 and PW1 not in r.stdout
+    assert r.code == 0 and PW1 not in r.stdout and API_KEY not in r.stdout and ADMIN_PW not in r.stdout
+    assert "203.0.113.10" in r.stdout
     assert "203.0.113.11 (mx1-ip1.acme-mailops.com)" in r.stdout and '"name": "ptr"' in r.stdout
     assert run_cli(["status", "--stack", "prod", "--json"], project, fake()).doc["result"]["checks"]["ok"] is True
