@@ -14,14 +14,14 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional
 
 import yaml
 
 from coldmail import config as cm
 from coldmail import engine
-from coldmail.output import (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CliError, Outcome, table)
+from coldmail.output import EXIT_BAD_INPUT, EXIT_FAILED, CliError, Outcome, table
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 MAIL_SERVER = "coldmail:index:MailServer"
