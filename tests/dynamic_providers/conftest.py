@@ -8,7 +8,7 @@ Check → Diff → Update, exactly as ``pulumi up`` would run it.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Optional
 
 import pytest
 
@@ -144,7 +144,3 @@ def assert_converged(mc: MailcowEmulator, stack: MailStack) -> None:
 def writes(mc: MailcowEmulator) -> list[str]:
     return [c.endpoint for c in mc.calls if c.kind == "write"]
 
-
-def assert_secret_free(text: str, secrets: Mapping[str, str], where: str) -> None:
-    for label, secret in secrets.items():
-        assert secret not in text, f"{label} found in {where}"
