@@ -20,6 +20,7 @@ domains = [
 ]
 
 pulumi.export("servers", {name: srv.summary for name, srv in servers.items()})
+pulumi.export("server_secrets", pulumi.Output.secret({name: srv.secrets for name, srv in servers.items()}))
 pulumi.export("domains", {d.domain_name: d.summary for d in domains})
 pulumi.export("credentials", pulumi.Output.secret(pulumi.Output.all(*[d.credentials for d in domains]).apply(
     lambda per_domain: [c for creds in per_domain for c in creds])))

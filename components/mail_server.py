@@ -138,12 +138,12 @@ class MailServer(pulumi.ComponentResource):
             "floating_ips": [{"index": n, "ip": ip, "ptr": self.ptr_names[n]}
                              for n, ip in enumerate(self.ip_addresses) if n],
             "mailcow_url": self.mailcow_url,
-            "api_key": self.api_key,
-            "admin_password": self.admin_password,
             "relayhost_ids": {str(n): rid for n, rid in self.relayhost_ids.items()},
         }
-        """The server's outputs for the stack export (API key and admin password are secrets)."""
-        self.register_outputs(self.summary)
+        """The server's public outputs, for the stack export; holds no secret."""
+        self.secrets = {"api_key": self.api_key, "admin_password": pulumi.Output.secret(self.admin_password)}
+        """The Mailcow API key and admin password, both secret Outputs."""
+        self.register_outputs({**self.summary, **self.secrets})
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
