@@ -183,6 +183,25 @@ def _split_msg(msg: Any) -> tuple[str, list]:
     return str(msg if msg is not None else ""), []
 
 
+def _subject(body: Any) -> str:
+    """What a write was about, for error messages: an address, a domain or a relayhost; never a secret."""
+    items: list = []
+    if isinstance(body, dict):
+        attr = body.get("attr") if isinstance(body.get("attr"), dict) else body
+        if body.get("items") is not None:
+            items = body["items"] if isinstance(body["items"], list) else [body["items"]]
+        elif attr.get("local_part") and attr.get("domain"):
+            items = [f"{attr['local_part']}@{attr['domain']}"]
+        else:
+            items = [attr[k] for k in ("domain", "domains", "hostname") if attr.get(k)][:1]
+    elif isinstance(body, list):
+        items = body
+    if not items:
+        return ""
+    shown = ", ".join(str(i) for i in items[:3]) + (" …" if len(items) > 3 else "")
+    return f" ({shown})"
+
+
 class MailcowClient:
     """Client for one Mailcow instance.
 
@@ -294,7 +313,8 @@ class MailcowClient:
                         f"({method} {endpoint}: {last})", endpoint=endpoint, method=method,
                         attempts=attempt + 1) from exc
                 raise MailcowWriteUncertain(
-                    f"{method} {endpoint} was sent to {self.base_url} but no answer came back ({last})",
+                    f"{method} {endpoint}{_subject(body)} was sent to {self.base_url} but no answer came back "
+                    f"({last})",
                     endpoint=endpoint, method=method, attempts=attempt + 1) from exc
             status = resp.status_code
             if status == 401:
@@ -312,7 +332,7 @@ class MailcowClient:
                         f"{attempt + 1} attempts); is it still starting? `docker compose ps` on the server",
                         endpoint=endpoint, method=method, attempts=attempt + 1)
                 raise MailcowWriteUncertain(
-                    f"{method} {endpoint} answered {last} after it was sent; its outcome is unknown",
+                    f"{method} {endpoint}{_subject(body)} answered {last} after it was sent; its outcome is unknown",
                     endpoint=endpoint, method=method, attempts=attempt + 1)
             return self._parse(resp, method, endpoint)
         raise AssertionError("unreachable")  # pragma: no cover

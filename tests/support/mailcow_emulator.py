@@ -1112,6 +1112,9 @@ class MailcowEmulator:
     # add/dkim ------------------------------------------------------------
     def _add_dkim(self, attr: dict[str, Any], ret: list, payload: Any) -> bool:
         log = ["dkim", "add", attr]
+        if payload is not None:
+            # An explicit add/dkim runs an RSA keygen on the real server: as slow as any other write.
+            self._write_pause()
         domains = attr.get("domains")
         if domains is not None and not isinstance(domains, (str, int, float)):
             # preg_split() on an array: TypeError, uncaught.
