@@ -204,37 +204,34 @@ def preview(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL, expect_no_ch
     return report
 
 
-def up(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL, on_event: Optional[OnEvent] = None) -> OperationReport:
+def _apply(operation: str, run: Callable[..., Any], on_event: Optional[OnEvent], **kwargs: Any) -> tuple[Any, _Tap, float]:
+    """Run ``up``/``destroy``/``refresh`` with the event tap; a CLI failure becomes one OperationFailed."""
     tap, t0 = _Tap(on_event), time.monotonic()
     try:
-        result = stack.up(parallel=parallel, on_event=tap)
+        result = run(on_event=tap, **kwargs)
     except auto_errors.CommandError as exc:
-        raise _failed("up failed", exc) from exc
+        raise _failed(f"{operation} failed", exc) from exc
+    return result, tap, round(time.monotonic() - t0, 3)
+
+
+def _report(operation: str, result: Any, tap: _Tap, seconds: float, **extra: Any) -> OperationReport:
     changes = dict(result.summary.resource_changes or tap.summary or {})
-    return OperationReport("up", changes, True, round(time.monotonic() - t0, 3), tap.failed,
-                           outputs=plain_outputs(result.outputs))
+    return OperationReport(operation, changes, True, seconds, tap.failed, **extra)
+
+
+def up(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL, on_event: Optional[OnEvent] = None) -> OperationReport:
+    result, tap, seconds = _apply("up", stack.up, on_event, parallel=parallel)
+    return _report("up", result, tap, seconds, outputs=plain_outputs(result.outputs))
 
 
 def destroy(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL,
             on_event: Optional[OnEvent] = None) -> OperationReport:
-    tap, t0 = _Tap(on_event), time.monotonic()
-    try:
-        result = stack.destroy(parallel=parallel, on_event=tap)
-    except auto_errors.CommandError as exc:
-        raise _failed("destroy failed", exc) from exc
-    changes = dict(result.summary.resource_changes or tap.summary or {})
-    return OperationReport("destroy", changes, True, round(time.monotonic() - t0, 3), tap.failed)
+    return _report("destroy", *_apply("destroy", stack.destroy, on_event, parallel=parallel))
 
 
 def refresh(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL,
             on_event: Optional[OnEvent] = None) -> OperationReport:
-    tap, t0 = _Tap(on_event), time.monotonic()
-    try:
-        result = stack.refresh(parallel=parallel, on_event=tap)
-    except auto_errors.CommandError as exc:
-        raise _failed("refresh failed", exc) from exc
-    changes = dict(result.summary.resource_changes or tap.summary or {})
-    return OperationReport("refresh", changes, True, round(time.monotonic() - t0, 3), tap.failed)
+    return _report("refresh", *_apply("refresh", stack.refresh, on_event, parallel=parallel))
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,20 +22,19 @@ Ownership rules (read → compare → act):
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
+from coldmail.config import local_part_problem
+
 from .base import (CONNECTION_KEYS, UNKNOWN, Inputs, MailcowProvider, SafeResource, changed_keys,
                    connection_props, is_unknown, plain)
 from .client import Mailbox, MailcowClient
 from .errors import MailcowApiError, MailcowConflict
 
-# Mailcow lowercases local parts and routes API paths through a query string, where "+" breaks.
-_LOCAL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 ATTRS = ("name", "quota_mb", "active")
 #: Stored for the policy pack and the warmup; never sent to Mailcow.
 INFORMATIONAL = ("daily_send_limit",)
@@ -130,9 +129,9 @@ class MailcowMailboxSetProvider(MailcowProvider):
                 r.fail(path, "must be an object with local_part, name, quota_mb, active")
                 continue
             lp = m.get("local_part")
-            if not isinstance(lp, str) or not _LOCAL_PART.match(lp.strip().lower()):
-                r.fail(f"{path}.local_part", f"{lp!r} must be 1-64 of a-z 0-9 . _ -, starting and ending with "
-                                             "a letter or digit")
+            why = local_part_problem(lp.strip().lower()) if isinstance(lp, str) else "must be a string"
+            if why:
+                r.fail(f"{path}.local_part", f"{lp!r} {why}")
                 continue
             lp = lp.strip().lower()
             if lp in seen:
