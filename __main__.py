@@ -2,12 +2,14 @@
 
 import pulumi
 
-from coldmail import config as cm
+from coldmail import model as cm
+from coldmail.model.names import component_name
+from coldmail.model.stackfile import raw_from_pulumi
 from components import MailDomain, MailDomainArgs, MailServer, MailServerArgs
 
 # Validates the whole config first: a bad config raises ConfigError listing every issue before
 # a single resource is registered.
-stack = cm.load(cm.raw_from_pulumi())
+stack = cm.load(raw_from_pulumi())
 ssh_private_key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
 
 servers = {
@@ -15,7 +17,7 @@ servers = {
     for s in stack.servers
 }
 domains = [
-    MailDomain(d.name.replace(".", "-"), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
+    MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
     for d in stack.rollout.deployed(stack.domains)
 ]
 

@@ -1,4 +1,4 @@
-"""``python -m coldmail``: the same command as the ``coldmail`` console script."""
+"""``python -m coldmail``: the coldmail command."""
 
 import sys
 

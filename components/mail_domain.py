@@ -9,8 +9,8 @@ from typing import Any, Optional
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from coldmail import records as rec
-from coldmail.config import Domain, StackConfig
+from coldmail.model import records as rec
+from coldmail.model import Domain, StackConfig
 from dynamic_providers.dkim import MailcowDkim, MailcowDkimArgs
 from dynamic_providers.domain import MailcowDomain, MailcowDomainArgs
 

@@ -24,18 +24,15 @@ import pulumi_random as random
 import pulumi_tls as tls
 import yaml
 
-from coldmail.config import Server, StackConfig
+from coldmail.model import Server, StackConfig
+from coldmail.model.ports import MAILCOW_INBOUND
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
 
 from . import relay as relay_cfg
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
 REMOTE_DIR = "/opt/coldmail"
-#: Inbound ports Mailcow serves (API-FACTS §8). Everything else, 22 aside, stays closed.
-MAIL_PORTS = ("25", "465", "587", "143", "993", "110", "995", "4190", "80", "443")
 ANYWHERE = ["0.0.0.0/0", "::/0"]
-#: Hetzner refuses user_data above 32 KiB.
-USER_DATA_LIMIT = 32 * 1024
 #: About 8 minutes of "connection refused" while a fresh server boots (CLOUD-NOTES §4.1).
 DIAL_ERROR_LIMIT = 100
 #: The addresses Mailcow's PHP sees for API calls from the host itself (API-FACTS §1).
@@ -54,8 +51,8 @@ def api_allow_from(server: Server) -> str:
 
 def firewall_rules(server: Server) -> list[hcloud.FirewallRuleArgs]:
     """Mail ports from anywhere, SSH only from the admin networks, nothing else."""
-    rules = [hcloud.FirewallRuleArgs(direction="in", protocol="tcp", port=p, source_ips=ANYWHERE,
-                                     description=f"mail {p}") for p in MAIL_PORTS]
+    rules = [hcloud.FirewallRuleArgs(direction="in", protocol="tcp", port=str(p), source_ips=ANYWHERE,
+                                     description=f"mail {p}") for p in MAILCOW_INBOUND]
     rules.append(hcloud.FirewallRuleArgs(direction="in", protocol="tcp", port="22",
                                          source_ips=list(server.admin_cidrs), description="ssh from admins"))
     return rules

@@ -8,23 +8,15 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_random as random
 
-from coldmail.config import Domain, StackConfig
+from coldmail.model import Domain, StackConfig
+from coldmail.model.ports import IMAPS, SUBMISSION
+from coldmail.model.sizing import planned_daily_sends
 from dynamic_providers.mailbox_set import MailcowMailboxSet, MailcowMailboxSetArgs
 
-SMTP_PORT = 587
-IMAP_PORT = 993
 PASSWORD_LENGTH = 24
 # Sequencers import credentials from CSV and send them in SMTP AUTH PLAIN: quotes, commas, semicolons,
 # backslashes, spaces, %, + and friends get mangled somewhere along that path; - and _ survive all of it.
 PASSWORD_SPECIALS = "-_"
-
-
-def planned_daily_sends(settings: StackConfig, domain: Domain) -> int:
-    """Sends per mailbox per day once warmed up: the mailbox cap, or the IP's cap shared by its mailboxes."""
-    on_ip = sum(len(d.mailboxes) for d in settings.domains if d.server == domain.server and d.ip == domain.ip)
-    per_ip_share = settings.warmup.max_per_ip_per_day // max(on_ip, 1)
-    # Never 0: downstream, a limit of 0 reads as "unlimited" (Mailcow rate limits) rather than "none".
-    return max(1, min(settings.warmup.max_per_mailbox_per_day, per_ip_share))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +79,8 @@ class MailboxSet(pulumi.ComponentResource):
 
         def entries(pw: dict) -> list[dict]:
             return [{"email": m.address, "first_name": m.first_name, "last_name": m.last_name,
-                     "password": pw[m.local_part], "smtp_host": host, "smtp_port": SMTP_PORT,
-                     "imap_host": host, "imap_port": IMAP_PORT, "daily_limit": limit} for m in boxes]
+                     "password": pw[m.local_part], "smtp_host": host, "smtp_port": SUBMISSION,
+                     "imap_host": host, "imap_port": IMAPS, "daily_limit": limit} for m in boxes]
 
         # Credentials are valid only once Mailcow holds the mailboxes, so they wait for the set.
         self.credentials = pulumi.Output.secret(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pickle
-import re
 from typing import Any, ClassVar, Iterable, Mapping, Optional
 
-import idna
 import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CheckFailure, ConfigureRequest, ResourceProvider
 from pulumi.runtime import rpc
+
+from coldmail.model.names import normalise_domain
 
 from .client import MailcowClient
 from .credentials import ApiKeys
@@ -24,7 +24,6 @@ PROVIDER_KEY = "__provider"
 CONNECTION_KEYS = ("api_url", "server", "verify_tls", "ca_bundle")
 UNKNOWN = rpc.UNKNOWN
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 class SafeResource(pulumi.dynamic.Resource):
@@ -61,19 +60,6 @@ def is_unknown(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(is_unknown(v) for v in value)
     return False
-
-
-def normalise_domain(value: str) -> Optional[str]:
-    """The punycode, lower-case form of a domain name, or ``None`` if it is not a valid name."""
-    name = value.strip().rstrip(".").lower()
-    try:
-        name = idna.encode(name, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        return None
-    labels = name.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return None
-    return name
 
 
 class Inputs:
@@ -157,9 +143,10 @@ class Inputs:
         v = self.string(key)
         if not isinstance(v, str) or v == UNKNOWN:
             return v
-        d = normalise_domain(v)
-        if d is None:
-            self.fail(key, f"{v!r} is not a valid domain name")
+        try:
+            d = normalise_domain(v)
+        except ValueError as exc:
+            self.fail(key, f"{v!r} is not a valid domain name: {exc}")
             return None
         self.out[key] = d
         return d

@@ -7,31 +7,21 @@ decrypted to ``configure()``), then ``COLDMAIL_MAILCOW_API_KEY_<SERVER>``, then
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from coldmail.model.reader import NAMESPACE, decode
+
 from .errors import MailcowCredentialsError
 
-NAMESPACE = "coldmail"
 ENV_PREFIX = "COLDMAIL_MAILCOW_API_KEY"
 
 
 def env_var_for(server: str) -> str:
     """``COLDMAIL_MAILCOW_API_KEY_MX1`` for server ``mx1`` (upper case, every non-alphanumeric → ``_``)."""
     return f"{ENV_PREFIX}_{re.sub(r'[^A-Z0-9]', '_', server.upper())}"
-
-
-def _decode(value: Any) -> Any:
-    # The engine hands structured config over as the JSON string the stack file holds.
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
 
 
 @dataclass
@@ -47,7 +37,7 @@ class ApiKeys:
         raw = None
         if config is not None:
             raw = config.get(f"{NAMESPACE}:servers")
-        servers = _decode(raw)
+        servers = decode(raw)
         keys, indexes = {}, {}
         if isinstance(servers, list):
             for i, s in enumerate(servers):

@@ -8,12 +8,12 @@ from typing import Optional
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
+from coldmail.model.mailcow import DEFAULT_DKIM_SELECTOR, DKIM_KEY_SIZES, dkim_selector_problem
+
 from .base import (CONNECTION_KEYS, Inputs, MailcowProvider, SafeResource, changed_keys, connection_props,
                    plain)
 from .client import DkimKey, MailcowClient
 from .errors import MailcowApiError, MailcowConflict
-
-KEY_SIZES = (1024, 2048, 3072, 4096)
 
 
 def _outputs(props: dict, key: DkimKey) -> dict:
@@ -34,12 +34,12 @@ class MailcowDkimProvider(MailcowProvider):
         r = Inputs(news)
         r.connection()
         r.domain()
-        selector = r.string("selector", required=False, default="dkim")
-        if isinstance(selector, str) and not r.unknown("selector") and not selector.isalnum():
-            r.fail("selector", f"{selector!r} must be letters and digits only")
+        selector = r.string("selector", required=False, default=DEFAULT_DKIM_SELECTOR)
+        if isinstance(selector, str) and not r.unknown("selector") and dkim_selector_problem(selector):
+            r.fail("selector", f"{selector!r} {dkim_selector_problem(selector)}")
         size = r.integer("key_size", 2048)
-        if size is not None and size not in KEY_SIZES:
-            r.fail("key_size", f"must be one of {', '.join(map(str, KEY_SIZES))}, got {size}")
+        if size is not None and size not in DKIM_KEY_SIZES:
+            r.fail("key_size", f"must be one of {', '.join(map(str, DKIM_KEY_SIZES))}, got {size}")
         return CheckResult(r.out, r.failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:

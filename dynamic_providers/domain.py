@@ -8,14 +8,13 @@ from typing import Any, Optional
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
+from coldmail.model.mailcow import DOMAIN_TEMPLATE as DEFAULTS
+
 from .base import (CONNECTION_KEYS, Inputs, MailcowProvider, SafeResource, changed_keys, connection_props,
                    plain)
 from .client import Domain, MailcowClient
 from .errors import MailcowApiError, MailcowConflict
 
-#: Mailcow's own template defaults (API-FACTS §3), used when an input is left out.
-DEFAULTS = {"max_mailboxes": 10, "max_aliases": 400, "domain_quota_mb": 10240, "max_mailbox_quota_mb": 10240,
-            "default_mailbox_quota_mb": 3072}
 SETTINGS = ("description", "max_mailboxes", "max_aliases", "domain_quota_mb", "max_mailbox_quota_mb",
             "default_mailbox_quota_mb", "relayhost_id", "active")
 

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
-from coldmail.config import local_part_problem
+from coldmail.model.names import local_part_problem
 
 from .base import (CONNECTION_KEYS, UNKNOWN, Inputs, MailcowProvider, SafeResource, changed_keys,
                    connection_props, is_unknown, plain)

@@ -34,29 +34,28 @@ from pulumi_policy import (
 )
 from pulumi_policy import proxy as _proxy
 
-from coldmail.config import MIN_MEMORY_GB, RECOMMENDED_MEMORY_GB, SERVER_TYPES
-from coldmail.records import SPF_MAX_LOOKUPS, spf_lookup_terms, txt_value
+from coldmail.model import tokens
+from coldmail.model.catalogue import MIN_MEMORY_GB, RECOMMENDED_MEMORY_GB, SERVER_TYPES
+from coldmail.model.ports import INTERNAL as INTERNAL_PORTS
+from coldmail.model.ports import MAIL_REQUIRED as MAIL_PORTS
+from coldmail.model.records import SPF_MAX_LOOKUPS, is_spf, spf_covers, spf_lookup_terms, txt_value
+from coldmail.model.secrets import SECRET_NAME
 
 PACK_NAME = "coldmail"
 
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-HCLOUD_SERVER = "hcloud:index/server:Server"
-FLOATING_IP = "hcloud:index/floatingIp:FloatingIp"
-PRIMARY_IP = "hcloud:index/primaryIp:PrimaryIp"
-RDNS = "hcloud:index/rdns:Rdns"
-FIREWALL = "hcloud:index/firewall:Firewall"
-DYNAMIC_PREFIX = "pulumi-python:dynamic"
-ANONYMOUS_DYNAMIC = "pulumi-python:dynamic:Resource"
-MAILCOW_DOMAIN = "pulumi-python:dynamic/coldmail:MailcowDomain"
-MAILCOW_DKIM = "pulumi-python:dynamic/coldmail:MailcowDkim"
-MAILCOW_MAILBOX_SET = "pulumi-python:dynamic/coldmail:MailcowMailboxSet"
-MAILCOW_RELAYHOST = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
-MAIL_DOMAIN_COMPONENT = "coldmail:index:MailDomain"
-
-MAIL_PORTS = (25, 465, 587, 143, 993)
-#: Mailcow's internal services and the Docker daemon: reachable from outside, each is a takeover.
-INTERNAL_PORTS = (2375, 2376, 3306, 3310, 6379, 8080, 8081, 8983, 9000, 9001, 9002, 9081, 10001, 11211,
-                  11334, 19991, 20000)
+DNS_RECORD = tokens.DNS_RECORD
+HCLOUD_SERVER = tokens.HCLOUD_SERVER
+FLOATING_IP = tokens.FLOATING_IP
+PRIMARY_IP = tokens.PRIMARY_IP
+RDNS = tokens.RDNS
+FIREWALL = tokens.FIREWALL
+DYNAMIC_PREFIX = tokens.DYNAMIC_PREFIX
+ANONYMOUS_DYNAMIC = tokens.ANONYMOUS_DYNAMIC
+MAILCOW_DOMAIN = tokens.MAILCOW_DOMAIN
+MAILCOW_DKIM = tokens.MAILCOW_DKIM
+MAILCOW_MAILBOX_SET = tokens.MAILCOW_MAILBOX_SET
+MAILCOW_RELAYHOST = tokens.MAILCOW_RELAYHOST
+MAIL_DOMAIN_COMPONENT = tokens.MAIL_DOMAIN
 DEFAULT_MIN_DKIM_BITS = 2048
 DEFAULT_MAX_MAILBOXES_PER_DOMAIN = 5
 DEFAULT_MAX_PER_MAILBOX_PER_DAY = 40
@@ -64,7 +63,7 @@ DEFAULT_MAX_PER_MAILBOX_PER_DAY = 40
 # PTR names such as mx1-ip2.<zone> match too; any other proxied host record of a sending IP is caught
 # by fcrdns-complete, which wants an unproxied A record for every PTR name.
 DEFAULT_MAIL_HOST_PATTERN = r"^(mx|mail|smtp|imap|pop3?|autoconfig|autodiscover|mta-sts)[a-z0-9-]*\."
-_SENSITIVE_KEY = re.compile(r"api[_-]?key|password|passwd|token|secret", re.IGNORECASE)
+_SENSITIVE_KEY = SECRET_NAME
 _WORLD = ("0.0.0.0/0", "::/0")
 
 
@@ -168,42 +167,12 @@ def _cfg(args: Any, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _is_spf(text: str) -> bool:
-    return "v=spf1" in text.lower()
-
-
 def _txt(props: Mapping[str, Any]) -> Optional[str]:
     """The joined TXT value of a record, or None when it is no TXT or not known yet."""
     if str(props.get("type", "")).upper() != "TXT":
         return None
     content = props.get("content")
     return txt_value(content) if isinstance(content, str) else None
-
-
-def _spf_terms(text: str) -> list[tuple[str, str]]:
-    """``(mechanism, argument)`` pairs of an SPF record, qualifiers dropped, names lowercased."""
-    terms = []
-    for raw in text.split()[1:]:
-        term = raw.lstrip("+-~?")
-        m = re.match(r"^([a-zA-Z0-9_.-]+)([:=/](.*))?$", term)
-        if m:
-            terms.append((m.group(1).lower(), (m.group(3) or "") if m.group(2) != "/" else m.group(2) + m.group(3)))
-    return terms
-
-
-def _spf_covers(text: str, ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    for mech, arg in _spf_terms(text):
-        if mech in ("ip4", "ip6") and arg:
-            try:
-                if addr in ipaddress.ip_network(arg, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 def _ports(spec: Any) -> Optional[tuple[int, int]]:
@@ -264,7 +233,7 @@ def spf_record_valid_validator(args: ResourceValidationArgs, report_violation: R
         return
     props = plain(args.props)
     text = _txt(props)
-    if text is None or not _is_spf(text):
+    if text is None or not is_spf(text):
         return
     name = _fqdn(props.get("name"))
     where = f"SPF record {args.name} ({name})"
@@ -574,7 +543,7 @@ def spf_single_record_validator(args: StackValidationArgs, report_violation: Rep
     seen: dict[tuple[str, str], list[PolicyResource]] = {}
     for r, p in stack.records("TXT"):
         text = _txt(p)
-        if text is not None and _is_spf(text):
+        if text is not None and is_spf(text):
             zone = p.get("zoneId") if known(p.get("zoneId")) else ""
             seen.setdefault((str(zone), stack.record_fqdn(r, p)), []).append(r)
     for (_, name), recs in seen.items():
@@ -605,7 +574,7 @@ def spf_includes_sending_ip_validator(args: StackValidationArgs, report_violatio
             via = f"relayhost {relay[0].name}"
         if not isinstance(ip, str) or not known(ip):
             continue
-        spf = [(r, t) for r, t in stack.txt_at(domain) if t is None or _is_spf(t)]
+        spf = [(r, t) for r, t in stack.txt_at(domain) if t is None or is_spf(t)]
         if not spf:
             report_violation(
                 f"Domain {domain} ({dom.name}) has no SPF record; its mail leaves from {ip} via {via}. Add a TXT "
@@ -614,7 +583,7 @@ def spf_includes_sending_ip_validator(args: StackValidationArgs, report_violatio
         for rec, text in spf:
             if text is None or not known(text):
                 continue
-            if not _spf_covers(text, ip):
+            if not spf_covers(text, ip):
                 report_violation(
                     f"SPF record {rec.name} for {domain} is {text!r} and does not authorize {ip}, the IP its mail "
                     f"leaves from via {via}. Add 'ip{6 if ':' in ip else 4}:{ip}' before the 'all' term.", rec.urn)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import yaml
 
 from coldmail import cli
-from coldmail.output import check_document
+from coldmail.cli.output import check_document
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE_PROJECT = os.path.join(HERE, "fixture_project")

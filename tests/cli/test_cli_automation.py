@@ -155,7 +155,7 @@ def test_every_command_needing_the_cli_stops_with_install_help_when_it_is_missin
 def test_logs_go_to_a_rotating_file_under_the_project(project):
     import logging.handlers
 
-    from coldmail import output
+    from coldmail.cli import output
 
     fake = FakePulumiCommand()
     run_cli(["preview", "--stack", "prod", "-v"], project, fake)

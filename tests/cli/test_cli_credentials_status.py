@@ -5,7 +5,7 @@ import json
 import os
 import stat
 
-from coldmail import credentials
+from coldmail.ops import credentials
 
 from tests.cli.clikit import run_cli
 from tests.cli.fake_pulumi import FakePulumiCommand

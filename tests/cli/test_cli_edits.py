@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from coldmail import config as cm
-from coldmail import edits
+from coldmail import model as cm
+from coldmail.ops import edits
 
 from tests.cli.clikit import run_cli, stack_config
 from tests.cli.fake_pulumi import FakePulumiCommand

@@ -3,7 +3,7 @@
 import json
 
 from coldmail import cli
-from coldmail.output import check_document
+from coldmail.cli.output import check_document
 
 from tests.cli.clikit import run_cli
 

@@ -5,8 +5,9 @@ import os
 
 import yaml
 
-from coldmail import config as cm
-from coldmail.plan import DKIM_NOTE
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_stack_file
+from coldmail.ops.plan import DKIM_NOTE
 
 from tests.cli.clikit import run_cli, stack_config
 
@@ -27,7 +28,7 @@ def test_plan_on_the_example_stack_exits_0_and_lists_every_domain_with_its_recor
     r = run_cli(["plan", "--stack", "prod", "--json"], project, env={})
     assert r.code == 0, r.stdout + r.stderr
     doc = r.doc
-    stack = cm.load(cm.raw_from_stack_file(os.path.join(project, "Pulumi.prod.yaml")))
+    stack = cm.load(raw_from_stack_file(os.path.join(project, "Pulumi.prod.yaml")))
     domains = {d["name"]: d for d in doc["result"]["domains"]}
     assert set(domains) == {d.name for d in stack.domains}
     for d in stack.domains:

@@ -2,7 +2,8 @@
 
 import os
 
-from coldmail import config as cm
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_stack_file
 
 from tests.cli.clikit import run_cli
 
@@ -13,7 +14,7 @@ def test_make_plan_on_pulumi_prod_yaml_exits_0_and_lists_every_domain_with_its_r
     r = run_cli(["plan", "--stack", "prod", "--json"], ROOT, env={})
     assert r.code == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = r.doc["result"]
-    stack = cm.load(cm.raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml")))
+    stack = cm.load(raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml")))
     assert [d["name"] for d in res["domains"]] == [d.name for d in stack.domains]
     ips = {ip["index"]: ip["address"] for ip in res["servers"][0]["ips"]}
     for d, got in zip(stack.domains, res["domains"]):

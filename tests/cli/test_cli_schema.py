@@ -4,7 +4,7 @@ import json
 import os
 import re
 
-from coldmail.output import ENVELOPE, RESULT_SCHEMAS, check_document, check_schema
+from coldmail.cli.output import ENVELOPE, RESULT_SCHEMAS, check_document, check_schema
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "cli.md")
 

@@ -6,9 +6,9 @@ import pulumi
 import pulumi_random as random
 import pytest
 
-from coldmail import config as cm
-from coldmail import records as rec
-from coldmail.engine import pending_dkim_key, run_program
+from coldmail import model as cm
+from coldmail.model import records as rec
+from coldmail.ops.mock_engine import pending_dkim_key, run_program
 from components.mail_domain import MailDomain, MailDomainArgs
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from coldmail import config as cm
-from coldmail.engine import ColdmailMocks, run_program
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_pulumi
+from coldmail.model.stackfile import raw_from_stack_file
+from coldmail.ops.mock_engine import ColdmailMocks, run_program
 from components import relay as relay_cfg
-from components.mail_server import MAIL_PORTS, MailServer, MailServerArgs, script_sha256
+from components.mail_server import MailServer, MailServerArgs, script_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "FAKE-TEST-KEY-0000-not-a-real-key"
@@ -35,7 +37,7 @@ class _Mocks(ColdmailMocks):
 
 
 def _raw(**server_overrides) -> dict:
-    raw = cm.raw_from_stack_file(str(ROOT / "Pulumi.prod.yaml"))
+    raw = raw_from_stack_file(str(ROOT / "Pulumi.prod.yaml"))
     raw = copy.deepcopy(raw)
     raw["servers"][0].update({"mailcowApiKey": API_KEY, **server_overrides})
     return raw
@@ -43,7 +45,7 @@ def _raw(**server_overrides) -> dict:
 
 def _run(raw: dict):
     def program():
-        stack = cm.load(cm.raw_from_pulumi())
+        stack = cm.load(raw_from_pulumi())
         key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
         for s in stack.servers:
             MailServer(s.name, MailServerArgs(server=s, settings=stack, ssh_private_key=key))
@@ -75,9 +77,10 @@ def test_firewall_opens_mail_ports_to_everyone_and_ssh_only_to_admin_cidrs(run):
     rules = run.named("mx1-firewall").inputs["rules"]
     assert all(r["direction"] == "in" and r["protocol"] == "tcp" for r in rules)
     by_port = {r["port"]: r["sourceIps"] for r in rules}
-    assert set(by_port) == set(MAIL_PORTS) | {"22"}
+    mail_ports = {"25", "465", "587", "143", "993", "110", "995", "4190", "80", "443"}
+    assert set(by_port) == mail_ports | {"22"}
     assert by_port["22"] == ["203.0.113.0/28"]
-    for port in MAIL_PORTS:
+    for port in mail_ports:
         assert by_port[port] == ["0.0.0.0/0", "::/0"]
     assert not {"3306", "6379", "8080", "13306"} & set(by_port)
 

@@ -6,8 +6,8 @@ import json
 import pulumi
 import pytest
 
-from coldmail import config as cm
-from coldmail.engine import PLACEHOLDER, run_program
+from coldmail import model as cm
+from coldmail.ops.mock_engine import PLACEHOLDER, run_program
 from components.mailbox_set import MailboxSet, MailboxSetArgs, planned_daily_sends
 
 PASSWORD = "random:index/randomPassword:RandomPassword"

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from coldmail import config as cm
-from coldmail import records as rec
+from coldmail import model as cm
+from coldmail.model import records as rec
 
 BASE = {
     "servers": [{

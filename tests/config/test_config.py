@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from coldmail import config as cm
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_stack_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROD = os.path.join(ROOT, "Pulumi.prod.yaml")
@@ -27,7 +28,7 @@ def issues_of(raw):
 
 
 def test_prod_stack_file_is_valid_and_matches_its_description():
-    stack = cm.load(cm.raw_from_stack_file(PROD))
+    stack = cm.load(raw_from_stack_file(PROD))
     assert len(stack.servers) == 1 and stack.servers[0].floating_ips == 3
     assert len(stack.domains) == 12
     assert sum(len(d.mailboxes) for d in stack.domains) == 36
@@ -35,7 +36,7 @@ def test_prod_stack_file_is_valid_and_matches_its_description():
 
 
 def test_prod_stack_file_holds_no_secret():
-    raw = cm.raw_from_stack_file(PROD)
+    raw = raw_from_stack_file(PROD)
     assert "sshPrivateKey" not in raw
     assert all("mailcowApiKey" not in s for s in raw["servers"])
     with open(PROD) as fh:

@@ -12,8 +12,9 @@ from collections import Counter
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from coldmail import config as cm
-from coldmail.engine import run_program
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_stack_file
+from coldmail.ops.mock_engine import run_program
 from policy import policies as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +22,7 @@ FAKE_API_KEY = "FAKE-test-key-not-real-000000"
 
 
 def prod_config(**overrides) -> dict:
-    raw = cm.raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
+    raw = raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
     for key, value in overrides.items():
         raw[key] = value
     raw["servers"][0]["mailcowApiKey"] = FAKE_API_KEY
@@ -126,7 +127,7 @@ def test_weak_dkim_allowed_by_config_is_still_stopped_by_the_pack():
 
 
 def test_six_mailboxes_and_a_high_send_plan_are_reported_per_domain_at_their_levels():
-    raw = cm.raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
+    raw = raw_from_stack_file(os.path.join(ROOT, "Pulumi.prod.yaml"))
     domains = copy.deepcopy(raw["domains"])
     domains[0]["mailboxes"] = {"count": 6}
     warmup = dict(raw["warmup"], maxPerMailboxPerDay=100, maxPerIpPerDay=2000)

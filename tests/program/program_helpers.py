@@ -3,8 +3,9 @@
 import copy
 import os
 
-from coldmail import config as cm
-from coldmail.engine import run_program
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_stack_file
+from coldmail.ops.mock_engine import run_program
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "__main__.py")
@@ -39,7 +40,7 @@ def run_main(raw: dict):
 
 
 def prod_raw() -> dict:
-    return with_secrets(cm.raw_from_stack_file(PROD))
+    return with_secrets(raw_from_stack_file(PROD))
 
 
 def big_raw() -> dict:

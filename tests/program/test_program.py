@@ -7,9 +7,9 @@ Every check runs on both ``Pulumi.prod.yaml`` (1 server, 3 floating IPs, 12 doma
 import copy
 import json
 
-from coldmail import config as cm
-from coldmail import records as rec
-from coldmail.engine import PLACEHOLDER, pending_dkim_key
+from coldmail import model as cm
+from coldmail.model import records as rec
+from coldmail.ops.mock_engine import PLACEHOLDER, pending_dkim_key
 
 from program_helpers import FAKE_API_KEYS, FAKE_SSH_KEY, big_raw, run_main
 

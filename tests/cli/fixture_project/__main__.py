@@ -8,9 +8,10 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 import pulumi_hcloud as hcloud
 
-from coldmail import config as cm
+from coldmail import model as cm
+from coldmail.model.stackfile import raw_from_pulumi
 
-stack = cm.load(cm.raw_from_pulumi())
+stack = cm.load(raw_from_pulumi())
 cfg = pulumi.Config("coldmail")
 ssh_key = cfg.require_secret("sshPrivateKey")
 

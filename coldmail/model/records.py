@@ -1,9 +1,10 @@
-"""DNS record values for a mail domain, as plain data (no Pulumi).
+"""DNS record values for a mail domain, as plain data (no Pulumi), and the parsers for them.
 
 ``MailDomain`` applies :func:`domain_records` over Outputs, ``coldmail plan`` and the checks call it
-with concrete values, and the policy pack uses the value helpers: every consumer renders the same
-records from this one module. TXT contents are written exactly as Cloudflare stores and returns
-them, so a refresh never shows a diff (CLOUD-NOTES §1.1).
+with concrete values, and the policy pack uses the value helpers and parsers: every consumer renders and
+reads records through this one module. TXT contents are written exactly as Cloudflare stores and
+returns them (quoted 255-byte strings joined by one space): the provider compares content literally,
+so any other form shows a diff after every refresh.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from coldmail.config import Domain, StackConfig, registrable_domain
+from .names import registrable_domain
+from .types import Domain, StackConfig
 
 #: Every record coldmail writes carries this Cloudflare comment (tags need a paid plan).
 COMMENT = "managed by coldmail"
@@ -49,12 +51,18 @@ def cloudflare_txt(value: str) -> str:
     return " ".join(quoted)
 
 
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_ALL_QUOTED = re.compile(r'\s*(?:"(?:[^"\\]|\\.)*"\s*)+')
+
+
 def txt_value(content: str) -> str:
-    """The value a resolver hands out for Cloudflare TXT ``content``: the strings concatenated."""
-    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', content)
-    if not parts:
+    """The value a resolver hands out for TXT ``content``: quoted strings unescaped and concatenated.
+
+    Content that is not entirely quoted strings is returned as it is.
+    """
+    if not _ALL_QUOTED.fullmatch(content):
         return content
-    return "".join(re.sub(r"\\(.)", r"\1", p) for p in parts)
+    return "".join(re.sub(r"\\(.)", r"\1", p) for p in _QUOTED.findall(content))
 
 
 def spf_value(ipv4s: Iterable[str], ipv6s: Iterable[str] = (), all: str = "-all") -> str:
@@ -82,6 +90,40 @@ def spf_value(ipv4s: Iterable[str], ipv6s: Iterable[str] = (), all: str = "-all"
 def spf_lookup_terms(value: str) -> int:
     """How many terms of an SPF record cost the receiver a DNS lookup (at most 10 are allowed)."""
     return sum(1 for term in value.split()[1:] if _SPF_LOOKUP_TERM.match(term))
+
+
+def spf_terms(value: str) -> list[tuple[str, str]]:
+    """``(mechanism, argument)`` pairs of an SPF record, qualifiers dropped, names lowercased.
+
+    A CIDR-only argument keeps its slash (``a/24`` gives ``("a", "/24")``).
+    """
+    terms = []
+    for raw in value.split()[1:]:
+        term = raw.lstrip("+-~?")
+        m = re.match(r"^([a-zA-Z0-9_.-]+)([:=/](.*))?$", term)
+        if m:
+            terms.append((m.group(1).lower(), (m.group(3) or "") if m.group(2) != "/" else m.group(2) + m.group(3)))
+    return terms
+
+
+def spf_covers(value: str, ip: str) -> bool:
+    """True when an ``ip4:``/``ip6:`` term of the SPF record authorises ``ip`` (CIDRs included)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for mech, arg in spf_terms(value):
+        if mech in ("ip4", "ip6") and arg:
+            try:
+                if addr in ipaddress.ip_network(arg, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def is_spf(value: str) -> bool:
+    return "v=spf1" in value.lower()
 
 
 def spf_ips(value: str) -> set[str]:

@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any, Iterable, Mapping
 
+from coldmail.errors import ColdmailError
+
 COLUMNS = ("email", "first_name", "last_name", "smtp_host", "smtp_port", "smtp_username", "smtp_password",
            "imap_host", "imap_port", "imap_username", "imap_password", "daily_limit")
 """The CSV header: the fields Instantly, Smartlead and similar tools map on bulk import."""
@@ -20,12 +22,13 @@ COLUMNS = ("email", "first_name", "last_name", "smtp_host", "smtp_port", "smtp_u
 FILE_MODE = 0o600
 
 
-class CredentialsError(Exception):
+class CredentialsError(ColdmailError):
     """The outputs hold no credentials, or the file cannot be written; ``fix`` says what to do."""
 
+    kind = "credentials"
+
     def __init__(self, message: str, fix: str = "", exit_code: int = 1):
-        super().__init__(message)
-        self.fix, self.exit_code = fix, exit_code
+        super().__init__(message, fix or None, exit_code=exit_code)
 
 
 def _entries(value: Any) -> Iterable[Mapping[str, Any]]:

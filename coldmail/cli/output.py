@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence, TextIO
 
-SCHEMA_VERSION = "coldmail.cli/v1"
+from coldmail.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ColdmailError
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_CHANGES = 3
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CHANGES", "ErrorEntry", "Outcome", "error_entries",
+           "emit", "check_document", "check_schema", "table", "Progress", "LOG", "setup_logging", "close_logging"]
+
+SCHEMA_VERSION = "coldmail.cli/v1"
 
 LOG = logging.getLogger("coldmail")
 
@@ -154,7 +154,9 @@ def check_document(doc: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 @dataclass
-class CliError:
+class ErrorEntry:
+    """One entry of the envelope's ``errors`` list."""
+
     kind: str
     message: str
     path: Optional[str] = None
@@ -169,6 +171,21 @@ class CliError:
         return f"{where}{self.message}{fix}"
 
 
+def error_entries(exc: BaseException) -> list[ErrorEntry]:
+    """The envelope's errors for an exception: one per config issue, else one; the only such conversion."""
+    issues = getattr(exc, "issues", None)
+    if isinstance(exc, ColdmailError) and issues:
+        return [ErrorEntry(exc.kind, i.message, i.path, i.fix) for i in issues]
+    if isinstance(exc, ColdmailError):
+        return [ErrorEntry(exc.kind, exc.message, exc.path, exc.fix)]
+    return [ErrorEntry("internal", f"{type(exc).__name__}: {exc}",
+                       fix="see .coldmail/logs/coldmail.log; please report it")]
+
+
+def exit_code_of(exc: BaseException) -> int:
+    return exc.exit_code if isinstance(exc, ColdmailError) else EXIT_FAILED
+
+
 @dataclass
 class Outcome:
     """What a command hands back to ``main``: its exit code, result document and human report."""
@@ -176,7 +193,7 @@ class Outcome:
     command: str
     exit_code: int = EXIT_OK
     result: Optional[dict[str, Any]] = None
-    errors: list[CliError] = field(default_factory=list)
+    errors: list[ErrorEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     text: str = ""
     stack: Optional[str] = None
@@ -186,6 +203,12 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.exit_code == EXIT_OK
+
+    def fail(self, exc: BaseException) -> "Outcome":
+        """Record ``exc`` as this outcome's errors and exit code; returns the outcome."""
+        self.exit_code = exit_code_of(exc)
+        self.errors += error_entries(exc)
+        return self
 
     def document(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "command": self.command, "ok": self.ok, "exit_code": self.exit_code,

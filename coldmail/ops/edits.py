@@ -15,7 +15,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from coldmail import config as cm
+from coldmail import model as cm
+from coldmail.model.names import normalise_domain
+from coldmail.model.stackfile import namespaced
 
 NS = cm.NAMESPACE
 
@@ -53,22 +55,13 @@ class Edit:
         self.ops.append(ConfigOp("remove", f"{NS}:{path}"))
 
 
-class EditRefused(Exception):
+class EditRefused(cm.ConfigError):
     """The edit cannot apply (unknown domain, server still in use…); ``issues`` says why and the fix."""
-
-    def __init__(self, issues: Sequence[cm.ConfigIssue]):
-        self.issues = list(issues)
-        super().__init__("; ".join(str(i) for i in self.issues))
 
 
 def raw_from_config_map(config: Mapping[str, Any]) -> dict[str, Any]:
     """``stack.get_all_config()`` (``ConfigValue``s; structured values come back as JSON strings) as raw config."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        ns, _, name = key.partition(":")
-        if ns == NS and name:
-            out[name] = cm._decode(getattr(value, "value", value))
-    return out
+    return namespaced(config, NS)
 
 
 def validate(edit: Edit) -> cm.StackConfig:
@@ -85,8 +78,8 @@ def _current(raw: Mapping[str, Any]) -> cm.StackConfig:
 
 def _norm(name: str) -> str:
     try:
-        return cm.normalise_domain(name)
-    except Exception:  # noqa: BLE001 - compared as typed; the schema reports bad names
+        return normalise_domain(name)
+    except ValueError:  # compared as typed; the schema reports bad names
         return name.strip().lower()
 
 

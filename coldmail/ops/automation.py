@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from coldmail.edits import ConfigOp
+from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
+from coldmail.ops.edits import ConfigOp
 
 INSTALL_HELP = (
     "the `pulumi` CLI is not installed (or not on PATH); `coldmail plan` works without it, this command does not.\n"
@@ -34,14 +35,10 @@ DEFAULT_PARALLEL = 4
 """Cloudflare allows 1,200 API calls per 5 minutes; more parallel steps only buy 429s."""
 
 
-class AutomationError(Exception):
+class AutomationError(ColdmailError):
     """A problem running the Pulumi CLI; ``fix`` says what to do."""
 
     kind = "pulumi"
-
-    def __init__(self, message: str, fix: Optional[str] = None):
-        super().__init__(message)
-        self.fix = fix
 
 
 class PulumiMissing(AutomationError):
@@ -53,6 +50,7 @@ class PulumiMissing(AutomationError):
 
 class PassphraseMissing(AutomationError):
     kind = "passphrase_missing"
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self) -> None:
         super().__init__("the stack's secrets are passphrase-encrypted and no passphrase is set", PASSPHRASE_HELP)

@@ -1,0 +1,74 @@
+"""The stack config schema: :func:`load` parses and validates the whole config in one pass.
+
+Every consumer (``__main__.py``, ``coldmail plan``, the command's config edits, the checks and the
+policy pack) goes through :func:`load`, so a config that passes here is the config that gets built.
+Validation never stops at the first problem: every issue is collected with its config path and the
+fix, and :class:`ConfigError` carries them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .catalogue import USABLE_DISK_SHARE
+from .domains import read_domains
+from .errors import ConfigError, ConfigIssue
+from .reader import NAMESPACE, Section, TopSection, decode
+from .sections import read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
+from .servers import check_ptr_names_unique, read_servers
+from .sizing import domain_sizing
+from .stackfile import TOP_LEVEL_KEYS
+from .types import Domain, Server, StackConfig
+
+
+def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: list[Domain], headroom: int) -> None:
+    """The sum of every mailbox quota on a server must fit its disk, or mail stops when disks fill."""
+    for i, s in enumerate(servers):
+        if not s.disk_gb:
+            continue
+        total_mb = sum(domain_sizing(d, headroom)["domain_quota_mb"] for d in domains if d.server == s.name)
+        usable_mb = int(s.disk_gb * 1024 * USABLE_DISK_SHARE)
+        if total_mb > usable_mb:
+            issues.append(ConfigIssue(
+                f"{NAMESPACE}:servers[{i}].serverType",
+                f"mailbox quotas on {s.name} add up to {total_mb // 1024} GiB, more than the "
+                f"{usable_mb // 1024} GiB usable on a {s.server_type} ({s.disk_gb} GB disk)",
+                "lower `mailboxQuotaMb` on its domains or pick a server type with a bigger disk"))
+
+
+def load(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a stack's ``coldmail:*`` config (keys with or without the namespace) and build the model.
+
+    :raises ConfigError: listing every problem, each with its config path and fix.
+    """
+    raw = {k.split(":", 1)[1] if k.startswith(NAMESPACE + ":") else k: decode(v) for k, v in raw.items()}
+    issues: list[ConfigIssue] = []
+    top = TopSection(issues, NAMESPACE, raw, TOP_LEVEL_KEYS)
+
+    dmarc = read_dmarc(issues, raw.get("dmarc"))
+    dkim = read_dkim(issues, raw.get("dkim"))
+    warmup = read_warmup(issues, raw.get("warmup"))
+    dns = read_dns(issues, raw.get("dns"))
+    limits = read_limits(issues, raw.get("limits"))
+    rollout = read_rollout(issues, raw.get("rollout"))
+    names_default = raw.get("names") if isinstance(raw.get("names"), Mapping) else {}
+    Section(issues, f"{NAMESPACE}:names", names_default, ("firstNames", "lastNames"))
+
+    servers = read_servers(issues, top.list("servers", required=True, fix="add at least one server"))
+    domains = read_domains(issues, top.list("domains", required=True, fix="add at least one domain"),
+                           servers, names_default, dmarc.phase)
+    _check_capacity(issues, servers, domains, limits.mailbox_headroom)
+    check_ptr_names_unique(issues, servers)
+    if issues:
+        raise ConfigError(issues)
+    return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
+                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None)
+
+
+def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Every issue of a raw config, or an empty list."""
+    try:
+        load(raw)
+    except ConfigError as exc:
+        return exc.issues
+    return []

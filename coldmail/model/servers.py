@@ -1,0 +1,127 @@
+"""``coldmail:servers``: the Mailcow hosts, their sending IPs and how they are reached."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Mapping, Optional
+
+from .catalogue import IMAGES, LOCATIONS, MIN_MEMORY_GB, SERVER_TYPES
+from .errors import ConfigIssue
+from .mailcow import api_key_problem, release_tag_problem
+from .names import in_zone, normalise_domain, registrable_domain, server_name_problem
+from .reader import NAMESPACE, Section, is_secure
+from .types import Server
+
+_SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) "
+                      r"[A-Za-z0-9+/=]{16,}( .*)?$")
+KEYS = ("name", "hostname", "zone", "zoneId", "location", "serverType", "image", "floatingIps", "ptrNames",
+        "sshPublicKey", "adminCidrs", "timezone", "mailcowVersion", "skipClamd", "allowSmallServer",
+        "ipv6", "mailcowTlsVerify", "mailcowCaBundle", "mailcowApiKey")
+
+
+def ssh_public_key_problem(key: str) -> Optional[str]:
+    return None if _SSH_KEY.match(key) else "is not an OpenSSH public key"
+
+
+def check_fqdn(r: Section, key: str, value: Optional[str], what: str) -> Optional[str]:
+    """The normalised name, or None after reporting why ``value`` is not one."""
+    if value is None:
+        return None
+    try:
+        return normalise_domain(value)
+    except ValueError as exc:
+        r.error(key, f"{what} {value!r} is invalid: {exc}", "use a name like mx1.example.com, no trailing dot")
+        return None
+
+
+def default_ptr_name(hostname: str, index: int) -> str:
+    """The PTR name of floating IP ``index`` when none is configured: ``mx1.z.com`` → ``mx1-ip2.z.com``."""
+    head, _, rest = hostname.partition(".")
+    return f"{head}-ip{index}.{rest}"
+
+
+def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
+    servers: list[Server] = []
+    names: dict[str, int] = {}
+    for i, item in enumerate(items):
+        r = Section(issues, f"{NAMESPACE}:servers[{i}]", item, KEYS)
+        name = r.str("name", required=True, fix="give the server a short name like `mx1`") or f"server{i}"
+        if server_name_problem(name):
+            r.error("name", f"{name!r} is not a valid server name", "use 2-32 of a-z 0-9 -, starting with a letter")
+        if name in names:
+            r.error("name", f"duplicate server name {name!r} (also servers[{names[name]}])", "give each server its own name")
+        names.setdefault(name, i)
+        hostname = check_fqdn(r, "hostname", r.str("hostname", required=True,
+                                                   fix="set the Mailcow hostname, e.g. `mx1.mail-ops.com`"), "hostname")
+        if hostname and hostname.count(".") < 2:
+            r.error("hostname", f"{hostname!r} has only one dot; Mailcow needs a full host name",
+                    f"use a subdomain such as mx1.{hostname}")
+        zone = r.str("zone") or (registrable_domain(hostname) if hostname else None) or ""
+        if hostname and zone and not in_zone(hostname, zone):
+            r.error("zone", f"hostname {hostname!r} is not inside zone {zone!r}", "set `zone` to the Cloudflare zone that holds the hostname")
+        location = r.choice("location", "fsn1", LOCATIONS)
+        server_type = r.str("serverType", "cx42") or "cx42"
+        memory, disk = SERVER_TYPES.get(server_type, (0, 0))
+        if not memory:
+            r.error("serverType", f"unknown Hetzner server type {server_type!r}",
+                    f"use one of {', '.join(sorted(SERVER_TYPES))}")
+        skip_clamd = r.bool("skipClamd", False)
+        allow_small = r.bool("allowSmallServer", False)
+        if memory and memory < MIN_MEMORY_GB and not (skip_clamd and allow_small):
+            r.error("serverType", f"{server_type} has {memory} GB RAM; Mailcow needs 6 GiB + swap",
+                    "use cx32/cpx31 (8 GB) or larger, or set both `skipClamd: true` and `allowSmallServer: true`")
+        image = r.choice("image", "debian-12", IMAGES)
+        n_fips = r.int("floatingIps", 0, 0, 20)
+        ptr_raw = r.list("ptrNames")
+        ptr_names: list[str] = []
+        if ptr_raw and len(ptr_raw) != n_fips:
+            r.error("ptrNames", f"has {len(ptr_raw)} names for {n_fips} floating IPs", "give exactly one PTR name per floating IP, or remove `ptrNames`")
+        for k in range(n_fips):
+            if k < len(ptr_raw) and isinstance(ptr_raw[k], str):
+                ptr = check_fqdn(r, f"ptrNames[{k}]", ptr_raw[k], "PTR name") or ""
+                if ptr and zone and not ptr.endswith("." + zone):
+                    r.error(f"ptrNames[{k}]", f"{ptr!r} is outside zone {zone!r}, so coldmail cannot create its A record",
+                            f"use a name under {zone}")
+            else:
+                ptr = default_ptr_name(hostname or f"{name}.invalid.example", k + 1)
+            ptr_names.append(ptr)
+        key = r.str("sshPublicKey", required=True, fix="paste your public key: `ssh-ed25519 AAAA… you@laptop`")
+        if key and ssh_public_key_problem(key):
+            r.error("sshPublicKey", "is not an OpenSSH public key", "paste the one line from ~/.ssh/id_ed25519.pub")
+        cidrs = r.list("adminCidrs", required=True, fix="list the networks allowed to SSH in, e.g. `[203.0.113.4/32]`")
+        for k, c in enumerate(cidrs):
+            try:
+                ipaddress.ip_network(str(c), strict=False)
+            except ValueError:
+                r.error(f"adminCidrs[{k}]", f"{c!r} is not an IP network", "write it as 203.0.113.4/32")
+        version = r.str("mailcowVersion", "2026-07a") or "2026-07a"
+        if release_tag_problem(version):
+            r.error("mailcowVersion", f"{version!r} is not a Mailcow release tag", "pin a tag such as 2026-07a")
+        api_key_raw = item.get("mailcowApiKey") if isinstance(item, Mapping) else None
+        api_key = api_key_raw if isinstance(api_key_raw, str) else None
+        if api_key is not None and api_key_problem(api_key):
+            r.error("mailcowApiKey", api_key_problem(api_key) or "",
+                    f"generate one: pulumi config set --secret --path 'servers[{i}].mailcowApiKey' \"$(openssl rand -hex 24)\"")
+            api_key = None
+        servers.append(Server(
+            name=name, hostname=hostname or "", zone=zone, zone_id=r.str("zoneId"), location=location,
+            server_type=server_type, memory_gb=memory, disk_gb=disk, image=image, floating_ips=n_fips,
+            ptr_names=tuple(ptr_names), ssh_public_key=key or "", admin_cidrs=tuple(str(c) for c in cidrs),
+            timezone=r.str("timezone", "Europe/Berlin") or "Europe/Berlin", mailcow_version=version,
+            skip_clamd=skip_clamd, ipv6=r.bool("ipv6", True), mailcow_tls_verify=r.bool("mailcowTlsVerify", True),
+            mailcow_ca_bundle=r.str("mailcowCaBundle"), api_key=api_key,
+            api_key_is_set=api_key is not None or is_secure(api_key_raw), index=i))
+    return servers
+
+
+def check_ptr_names_unique(issues: list[ConfigIssue], servers: list[Server]) -> None:
+    """FCrDNS needs one name per IP: a PTR name used twice gives two A records for one name."""
+    seen: dict[str, str] = {}
+    for i, s in enumerate(servers):
+        for k, ptr in enumerate(s.ptr_names):
+            if ptr in seen:
+                issues.append(ConfigIssue(f"{NAMESPACE}:servers[{i}].ptrNames[{k}]",
+                                          f"PTR name {ptr!r} is also used by {seen[ptr]}",
+                                          "give every IP its own PTR name (FCrDNS needs a 1:1 mapping)"))
+            seen.setdefault(ptr, f"servers[{i}]")
