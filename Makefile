@@ -16,15 +16,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-# Debian's Postfix for the real relay tests. Preseeded "No configuration" so no system instance is
-# configured, and policy-rc.d keeps package scripts from starting one on port 25.
+# Debian's servers for the tests that need a real one: Postfix (relays, warmup submission), Dovecot
+# (reports, warmup, hygiene), OpenSSH (service operations), Chromium (status page), restic (backups).
+# Postfix is preseeded "No configuration" and policy-rc.d keeps package scripts from starting any
+# system instance: the tests start their own, on loopback only.
+SYSTEM_BINS := /usr/sbin/postfix /usr/sbin/dovecot /usr/sbin/sshd /usr/bin/chromium /usr/bin/restic
+SYSTEM_PKGS := postfix dovecot-imapd dovecot-lmtpd openssh-server chromium restic
+
 system-deps:
-	@if command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ]; then exit 0; fi; \
+	@missing=""; for b in $(SYSTEM_BINS); do [ -x "$$b" ] || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-	  echo "postfix is missing and this is not root on Debian: install postfix, or the relay tests fail" >&2; exit 0; fi; \
+	  echo "missing:$$missing; not root on Debian, so install $(SYSTEM_PKGS) yourself, or those tests fail" >&2; exit 0; fi; \
 	created=""; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; fi; \
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; rc=$$?; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PKGS) >/dev/null; rc=$$?; \
 	if [ -n "$$created" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc
 
 plan: $(STAMP)
