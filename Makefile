@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	# Editable, so `python -m pulumi.dynamic` can import the pickled provider classes (PULUMI-FACTS Q4).
+	# Editable, so `python -m pulumi.dynamic` can import the pickled provider classes (docs/platform-notes.md §1).
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -14,24 +13,9 @@ from coldmail.model import Domain, StackConfig
 from dynamic_providers.dkim import MailcowDkim, MailcowDkimArgs
 from dynamic_providers.domain import MailcowDomain, MailcowDomainArgs
 
+from .mail_server import MailServer
+from .zones import zone_id_output
 from .mailbox_set import MailboxSet, MailboxSetArgs
-
-# A zone lookup costs two Cloudflare API calls on every preview and every up (CLOUD-NOTES §2), so
-# each distinct zone is looked up once per program run, however many domains or records share it.
-_zone_lookups: "weakref.WeakKeyDictionary[Any, dict[str, pulumi.Output[str]]]" = weakref.WeakKeyDictionary()
-
-
-def zone_id_output(zone: str, zone_id: Optional[str] = None) -> pulumi.Output[str]:
-    """The Cloudflare zone id: ``zone_id`` from config when set, else one ``get_zone`` per zone and run."""
-    if zone_id:
-        return pulumi.Output.from_input(zone_id)
-    root = pulumi.runtime.settings.get_root_resource()
-    cache = _zone_lookups.setdefault(root, {}) if root is not None else {}
-    if zone not in cache:
-        cache[zone] = cloudflare.get_zone_output(
-            filter=cloudflare.GetZoneFilterArgs(name=zone, match="all")).zone_id
-    return cache[zone]
-
 
 # Stands in for the IPs while only the static records are rendered (RFC 5737 documentation address).
 _NO_IPS = rec.SendingAddresses(("192.0.2.1",))
@@ -43,8 +27,8 @@ class MailDomainArgs:
 
     domain: Domain
     settings: StackConfig
-    server: Any
-    """The domain's ``MailServer`` (hostname, IP outputs, relayhost ids and its ``ready`` resource)."""
+    server: MailServer
+    """The domain's server: its hostname, IP outputs, relayhost ids and its ``ready`` resource."""
 
 
 class MailDomain(pulumi.ComponentResource):
@@ -54,7 +38,7 @@ class MailDomain(pulumi.ComponentResource):
     """The domain in punycode."""
     zone_id: pulumi.Output[str]
     records: dict[str, cloudflare.DnsRecord]
-    """Cloudflare records by key (``mx``, ``spf``, ``dkim``, ``dmarc``…, see ``coldmail.records``)."""
+    """Cloudflare records by key (``mx``, ``spf``, ``dkim``, ``dmarc``…, see ``coldmail.model.records``)."""
     mailcow_domain: MailcowDomain
     dkim: MailcowDkim
     mailboxes: MailboxSet
@@ -104,9 +88,8 @@ class MailDomain(pulumi.ComponentResource):
         self.mailboxes = MailboxSet(
             f"{name}-mailboxes",
             MailboxSetArgs(domain=domain, settings=settings, api_url=server.api_url, server_name=domain.server,
-                           verify_tls=srv.mailcow_tls_verify, ca_bundle=srv.mailcow_ca_bundle,
-                           depends_on=[server.ready, self.mailcow_domain]),
-            opts=pulumi.ResourceOptions(parent=self))
+                           verify_tls=srv.mailcow_tls_verify, ca_bundle=srv.mailcow_ca_bundle),
+            opts=after_domain)
         self.credentials = self.mailboxes.credentials
 
         self.zone_id = zone_id_output(domain.zone, domain.zone_id)
@@ -126,7 +109,7 @@ class MailDomain(pulumi.ComponentResource):
                                "credentials": self.credentials})
 
     def _create_records(self, name: str, domain: Domain, settings: StackConfig,
-                        server: Any) -> dict[str, cloudflare.DnsRecord]:
+                        server: MailServer) -> dict[str, cloudflare.DnsRecord]:
         ipv4 = server.ip_addresses[domain.ip]
         ipv6 = server.ipv6_address if rec.sends_over_ipv6(settings, domain) else None
 

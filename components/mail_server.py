@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_cloudflare as cloudflare
@@ -29,13 +29,14 @@ from coldmail.model.ports import MAILCOW_INBOUND
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
 
 from . import relay as relay_cfg
+from .zones import zone_id_output
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
 REMOTE_DIR = "/opt/coldmail"
 ANYWHERE = ["0.0.0.0/0", "::/0"]
-#: About 8 minutes of "connection refused" while a fresh server boots (CLOUD-NOTES §4.1).
+#: About 8 minutes of "connection refused" while a fresh server boots (docs/platform-notes.md §4).
 DIAL_ERROR_LIMIT = 100
-#: The addresses Mailcow's PHP sees for API calls from the host itself (API-FACTS §1).
+#: The addresses Mailcow's PHP sees for API calls from the host itself (docs/mailcow-api.md §1).
 HOST_API_SOURCES = ("172.22.1.1", "127.0.0.1")
 
 
@@ -67,7 +68,7 @@ def render_user_data(hostname: str, host_private_key: str, host_public_key: str)
         "ssh_deletekeys": True,
         "ssh_genkeytypes": [],
         "ssh_keys": {"ed25519_private": host_private_key, "ed25519_public": host_public_key.strip()},
-        # Mailcow needs 6 GiB plus swap (API-FACTS §8).
+        # Mailcow needs 6 GiB plus swap (docs/mailcow-api.md §8).
         "swap": {"filename": "/swapfile", "size": 2 * 1024 ** 3},
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=True)
@@ -97,11 +98,33 @@ class MailServer(pulumi.ComponentResource):
     ipv6_address: Optional[pulumi.Output[str]]
     relayhost_ids: dict[int, pulumi.Output[str]]
     """Mailcow relayhost id per floating IP index (1..N); index 0 needs none (relayhost "0")."""
+    relayhosts: dict[int, MailcowRelayhost]
     ready: pulumi.Resource
     """After this resource Mailcow's API answers with the configured key."""
     api_key: pulumi.Output[str]
     admin_password: pulumi.Output[str]
     server_id: pulumi.Output[str]
+    summary: dict[str, Any]
+    """The server's public outputs, for the stack export; holds no secret."""
+    secrets: dict[str, pulumi.Output[str]]
+    """The Mailcow API key and admin password, both secret Outputs."""
+
+    host_key: tls.PrivateKey
+    """The pinned SSH host key: the first SSH connection already verifies the server."""
+    ssh_key: hcloud.SshKey
+    firewall: hcloud.Firewall
+    server: hcloud.Server
+    rdns: list[hcloud.Rdns]
+    """PTR of every IPv4, index as in ``ip_addresses``."""
+    rdns_v6: Optional[hcloud.Rdns]
+    floating_ips: list[hcloud.FloatingIp]
+    floating_ip_assignments: list[hcloud.FloatingIpAssignment]
+    dns_records: dict[str, cloudflare.DnsRecord]
+    """Forward records of the hostname and every PTR name, by key (``a-ip0``, ``aaaa-ip0``…)."""
+    cloud_init: command.remote.Command
+    floating_ip_setup: command.remote.Command
+    install: command.remote.Command
+    relay_setup: Optional[command.remote.Command]
 
     def __init__(self, name: str, args: MailServerArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         server = args.server
@@ -137,9 +160,7 @@ class MailServer(pulumi.ComponentResource):
             "mailcow_url": self.mailcow_url,
             "relayhost_ids": {str(n): rid for n, rid in self.relayhost_ids.items()},
         }
-        """The server's public outputs, for the stack export; holds no secret."""
         self.secrets = {"api_key": self.api_key, "admin_password": pulumi.Output.secret(self.admin_password)}
-        """The Mailcow API key and admin password, both secret Outputs."""
         self.register_outputs({**self.summary, **self.secrets})
 
     def _child(self, **kwargs) -> pulumi.ResourceOptions:
@@ -165,6 +186,7 @@ class MailServer(pulumi.ComponentResource):
         self.server_id = self.server.id
         self.ip_addresses = [self.server.ipv4_address]
         self.ipv6_address = self.server.ipv6_address if server.ipv6 else None
+        self.rdns_v6 = None
         self.rdns = [hcloud.Rdns(f"{name}-rdns0", server_id=self.server.id.apply(int),
                                  ip_address=self.server.ipv4_address, dns_ptr=server.hostname, opts=self._child())]
         if server.ipv6:
@@ -174,8 +196,8 @@ class MailServer(pulumi.ComponentResource):
 
     def _create_floating_ips(self) -> None:
         name, server = self._name, self._srv_cfg
-        self.floating_ips: list[hcloud.FloatingIp] = []
-        self.floating_ip_assignments: list[hcloud.FloatingIpAssignment] = []
+        self.floating_ips = []
+        self.floating_ip_assignments = []
         for n, ptr in enumerate(server.ptr_names, start=1):
             fip = hcloud.FloatingIp(f"{name}-fip{n}", type="ipv4", home_location=server.location,
                                     name=f"{server.name}-ip{n}", description=ptr,
@@ -190,11 +212,9 @@ class MailServer(pulumi.ComponentResource):
             self.ip_addresses.append(fip.ip_address)
 
     def _create_dns(self) -> None:
-        from .mail_domain import zone_id_output  # shared per-run zone lookup cache
-
         name, server, ttl = self._name, self._srv_cfg, self._stack.dns.ttl
         zone_id = zone_id_output(server.zone, server.zone_id)
-        self.dns_records: dict[str, cloudflare.DnsRecord] = {}
+        self.dns_records = {}
 
         def record(key: str, fqdn: str, rtype: str, content: pulumi.Input[str]) -> None:
             self.dns_records[key] = cloudflare.DnsRecord(
@@ -234,15 +254,15 @@ class MailServer(pulumi.ComponentResource):
         self.floating_ip_setup = self._run_remote("floating-ips", fip_cmd, [copy_fips, *self.floating_ip_assignments])
 
         copy_install = self._copy_script("install-mailcow.sh", self.cloud_init)
-        self.admin_password_resource = random.RandomPassword(
+        admin_password = random.RandomPassword(
             f"{self._name}-admin-password", length=32, special=False, opts=self._child())
-        self.admin_password = pulumi.Output.secret(self.admin_password_resource.result)
+        self.admin_password = pulumi.Output.secret(admin_password.result)
         settings = (f"SCRIPT_SHA256={script_sha256('install-mailcow.sh')} MAILCOW_HOSTNAME={server.hostname} "
                     f"MAILCOW_TZ={server.timezone} MAILCOW_VERSION={server.mailcow_version} "
                     f"SKIP_CLAMD={'y' if server.skip_clamd else 'n'} ENABLE_IPV6={'y' if server.ipv6 else 'n'} "
                     f"API_ALLOW_FROM={api_allow_from(server)}")
         # Secrets go on stdin only: never on the command line, which lands in state and `ps`.
-        stdin = pulumi.Output.secret(pulumi.Output.all(self.api_key, self.admin_password_resource.result).apply(
+        stdin = pulumi.Output.secret(pulumi.Output.all(self.api_key, admin_password.result).apply(
             lambda s: f"API_KEY={s[0]}\nADMIN_PASSWORD={s[1]}\n"))
         self.install = self._run_remote("install-mailcow", f"{settings} timeout 3600 bash {REMOTE_DIR}/install-mailcow.sh",
                                     [copy_install, self.floating_ip_setup], stdin=stdin)
@@ -251,7 +271,8 @@ class MailServer(pulumi.ComponentResource):
     def _create_relays(self) -> None:
         name, server = self._name, self._srv_cfg
         self.relayhost_ids = {}
-        self.relayhosts: dict[int, MailcowRelayhost] = {}
+        self.relayhosts = {}
+        self.relay_setup = None
         if not server.ptr_names:
             return
         copies: list[pulumi.Resource] = [self._copy_script("relays.sh", self.cloud_init)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_random as random
@@ -29,8 +29,6 @@ class MailboxSetArgs:
     server_name: str
     verify_tls: bool = True
     ca_bundle: Optional[str] = None
-    depends_on: Sequence[pulumi.Resource] = ()
-    """Resources the Mailcow writes wait for: the server's readiness and the Mailcow domain."""
 
 
 class MailboxSet(pulumi.ComponentResource):
@@ -72,7 +70,9 @@ class MailboxSet(pulumi.ComponentResource):
                            for m in domain.mailboxes],
                 passwords=password_map, daily_send_limit=self.daily_limit,
                 verify_tls=args.verify_tls, ca_bundle=args.ca_bundle),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+            # A component's depends_on does not hold back its children: the Mailcow write must wait for
+            # the server's readiness and the domain itself.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=(opts.depends_on if opts else None)))
 
         boxes = list(domain.mailboxes)
         limit = self.daily_limit

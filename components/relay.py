@@ -1,6 +1,6 @@
 """Per-IP sending relays: the Postfix configuration of one host relay instance per floating IP.
 
-Mailcow sends every message from one server-wide address (API-FACTS §7), so each floating IP gets its
+Mailcow sends every message from one server-wide address (docs/mailcow-api.md §7), so each floating IP gets its
 own small Postfix instance on the host, registered in Mailcow as a relayhost. We run host Postfix
 instances rather than relay containers because: a container inside Mailcow's network is rewritten by
 netfilter-mailcow's SNAT rule, which sits at position 1 of POSTROUTING and would override per-container

@@ -16,7 +16,7 @@ from .client import MailcowClient
 from .credentials import ApiKeys
 
 # The SDK's serialize_provider wraps this method once per dynamic resource and never unwraps it, so
-# a program dies with RecursionError after ~980 dynamic resources (PULUMI-FACTS Q4). Captured at import,
+# a program dies with RecursionError after ~980 dynamic resources (docs/platform-notes.md §1). Captured at import,
 # before any dynamic resource exists.
 _ORIGINAL_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
 

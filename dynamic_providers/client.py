@@ -1,4 +1,4 @@
-"""A small, strict client for the Mailcow API (``/api/v1``), written against ``mailcow/API-FACTS.md``.
+"""A small, strict client for the Mailcow API (``/api/v1``), written against ``docs/mailcow-api.md``.
 
 Layout follows hcloud-python: :class:`MailcowClient` holds the transport and the verbs
 (``get_x`` returns ``None`` when missing, ``list_x``, ``create_x``, ``update_x``, ``delete_x``); reads
@@ -25,7 +25,7 @@ from .errors import (MailcowApiError, MailcowAuthError, MailcowCredentialsError,
 MIB = 1024 * 1024
 
 #: Parallel writes per Mailcow instance. Mailcow has no locks; more than a few concurrent
-#: bcrypt-hashing adds only slows php-fpm down (API-FACTS §4b).
+#: bcrypt-hashing adds only slows php-fpm down (docs/mailcow-api.md §4).
 WRITE_CONCURRENCY = 4
 
 _SLOTS_LOCK = threading.Lock()
@@ -229,7 +229,7 @@ class MailcowClient:
     sends. Exhausted retries raise :class:`MailcowUnavailable`.
 
     **Sessions.** No cookie is kept between calls: a failed call can leave stale messages in Mailcow's
-    PHP session that would leak into the next response (API-FACTS §1).
+    PHP session that would leak into the next response (docs/mailcow-api.md §1).
 
     **Responses.** Writes fail when any entry's ``type`` is not ``success`` or ``info``
     (:data:`BENIGN_WARNINGS` excepted) and raise :class:`MailcowApiError` with Mailcow's message key.

@@ -6,7 +6,7 @@ Constructing a PolicyPack starts a gRPC server and blocks, so this file is only 
 import os
 import sys
 
-# The engine starts the pack with policy/ as its working directory; the rules import coldmail.config.
+# The engine starts the pack with policy/ as its working directory; the rules import coldmail.model.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402

@@ -78,9 +78,6 @@ class ProgramRun:
                 return r
         raise KeyError(urn)
 
-    def children_of(self, urn: str) -> list[Recorded]:
-        return [r for r in self.resources if r.parent == urn]
-
     def descends_from(self, r: Recorded, ancestor_urn: str) -> bool:
         seen = set()
         while r.parent and r.parent not in seen:

@@ -1,4 +1,4 @@
-"""The real-Mailcow behaviours a hand-written fake would get wrong (API-FACTS §1-§6)."""
+"""The real-Mailcow behaviours a hand-written fake would get wrong (docs/mailcow-api.md §1-§6)."""
 
 from __future__ import annotations
 

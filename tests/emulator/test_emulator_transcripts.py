@@ -1,4 +1,4 @@
-"""Replays the observed requests and responses of API-FACTS §10 against the emulator."""
+"""Replays the observed requests and responses of Mailcow's real answers (docs/mailcow-api.md) against the emulator."""
 
 from __future__ import annotations
 
