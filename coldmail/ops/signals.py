@@ -1,0 +1,61 @@
+"""The names capabilities use in the history, so one can read what another wrote without importing it.
+
+A check name is dotted, its first part the family; a subject is ``<kind>:<name>``. The checks write the
+health families, hygiene the bounce and complaint rates, warmup its sends and placement, backup its
+runs; the warmup hold, the status page and the MCP resources read them back by these names only.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+# Families (the first part of a check name) and who writes them.
+DNS = "dns"                  # checks: a record the stack expects, compared with what is live
+AUTH = "auth"                # checks: SPF per IP, DMARC, DKIM key, FCrDNS, HELO, MTA-STS
+BLACKLIST = "blacklist"      # checks: one DNSBL per check name, e.g. blacklist.zen
+SMTP = "smtp"                # checks: ports, banners, STARTTLS, outbound 25
+TLS = "tls"                  # checks: certificate validity and days to expiry
+POSTMASTER = "postmaster"    # checks: Google Postmaster Tools reputation and spam rate
+HYGIENE = "hygiene"          # hygiene: bounce and complaint rates
+WARMUP = "warmup"            # warmup: sends against the cap, placement
+BACKUP = "backup"            # backup: last run and the age of the latest backup
+REPORTS = "reports"          # reports: DMARC/TLS-RPT evidence per domain
+
+#: Checks whose failure holds a warmup ramp (it stops growing) for the IP or domain concerned.
+HOLD_FAMILIES = (BLACKLIST, DNS, HYGIENE, POSTMASTER)
+
+# Check names written by one capability and read by another.
+HYGIENE_BOUNCE_RATE = "hygiene.bounce_rate"      # value: hard bounces / sends over the window, 0..1
+HYGIENE_COMPLAINTS = "hygiene.complaints"        # value: complaints over the window
+WARMUP_SENT = "warmup.sent"                      # value: sent today; data: {"cap": int, "day": "YYYY-MM-DD"}
+WARMUP_PLACEMENT = "warmup.placement"            # value: inbox share 0..1; data: {"provider": ..., ...}
+BACKUP_LATEST = "backup.latest"                  # value: age of the latest backup in hours
+
+#: Bounce rate past which big mailbox providers distrust a sender.
+MAX_BOUNCE_RATE = 0.03
+
+
+def ip_subject(address: str) -> str:
+    return f"ip:{address}"
+
+
+def domain_subject(name: str) -> str:
+    return f"domain:{name}"
+
+
+def mailbox_subject(address: str) -> str:
+    return f"mailbox:{address.lower()}"
+
+
+def server_subject(name: str) -> str:
+    return f"server:{name}"
+
+
+def family(check: str) -> str:
+    return check.split(".", 1)[0]
+
+
+def split_subject(subject: str) -> tuple[str, Optional[str]]:
+    """``("ip", "203.0.113.5")`` for ``ip:203.0.113.5``; ``(subject, None)`` when it has no kind."""
+    kind, sep, name = subject.partition(":")
+    return (kind, name) if sep else (subject, None)
