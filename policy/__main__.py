@@ -6,20 +6,20 @@ Constructing a PolicyPack starts a gRPC server and blocks, so this file is only 
 import os
 import sys
 
-# The engine starts the pack with policy/ as its working directory; the rules import coldmail.config.
+# The engine starts the pack with policy/ as its working directory; the rules import coldmail.model.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policy import policies  # noqa: E402
+from policy import pack  # noqa: E402
+from policy.sdk import keep_secret_markers  # noqa: E402
 
-policies.keep_secret_markers()
+keep_secret_markers()
 
 PolicyPack(
-    name=policies.PACK_NAME,
+    name=pack.PACK_NAME,
     enforcement_level=EnforcementLevel.ADVISORY,
-    policies=policies.ALL,
-    initial_config=policies.INITIAL_CONFIG,
-    description="Stops changes that silently burn cold-email domains: DNS, SPF/DKIM/DMARC, FCrDNS, sizing, "
-                "firewall, mailbox limits and secrets in dynamic inputs.",
+    policies=pack.ALL,
+    initial_config=pack.INITIAL_CONFIG,
+    description=pack.DESCRIPTION,
 )

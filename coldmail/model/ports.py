@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+SSH = 22
 SMTP = 25
 SUBMISSIONS = 465
 SUBMISSION = 587

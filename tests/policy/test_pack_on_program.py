@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from coldmail import model as cm
 from coldmail.model.stackfile import raw_from_stack_file
 from coldmail.ops.mock_engine import run_program
-from policy import policies as P
+from coldmail.model import tokens
+from policy import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAKE_API_KEY = "FAKE-test-key-not-real-000000"
@@ -44,8 +44,8 @@ def prod():
 
 
 def violations(resources, config=None):
-    resource_args, stack = P.from_recorded(resources)
-    return P.evaluate(resource_args, stack, config)
+    resource_args, stack = runner.from_recorded(resources)
+    return runner.evaluate(resource_args, stack, config)
 
 
 def summary(found):
@@ -64,18 +64,18 @@ def edit(r, **props):
 
 
 def test_example_stack_has_no_violation_at_all(prod):
-    assert len(prod.of_type(P.MAILCOW_DOMAIN)) == 12
+    assert len(prod.of_type(tokens.MAILCOW_DOMAIN)) == 12
     assert summary(violations(prod.resources)) == Counter()
 
 
 def test_example_stack_exercises_every_rule_subject(prod):
     types = {r.type for r in prod.resources}
-    assert {P.DNS_RECORD, P.HCLOUD_SERVER, P.FLOATING_IP, P.RDNS, P.FIREWALL, P.MAILCOW_DOMAIN, P.MAILCOW_DKIM,
-            P.MAILCOW_MAILBOX_SET, P.MAILCOW_RELAYHOST} <= types
-    spf = [r for r in prod.of_type(P.DNS_RECORD) if "v=spf1" in str(r.inputs.get("content"))]
+    assert {tokens.DNS_RECORD, tokens.HCLOUD_SERVER, tokens.FLOATING_IP, tokens.RDNS, tokens.FIREWALL, tokens.MAILCOW_DOMAIN, tokens.MAILCOW_DKIM,
+            tokens.MAILCOW_MAILBOX_SET, tokens.MAILCOW_RELAYHOST} <= types
+    spf = [r for r in prod.of_type(tokens.DNS_RECORD) if "v=spf1" in str(r.inputs.get("content"))]
     assert len(spf) == 12
     # The mailbox passwords reach the policy as secrets, so the clear-secret rule judges them and passes.
-    assert all("passwords" in r.secret_inputs for r in prod.of_type(P.MAILCOW_MAILBOX_SET))
+    assert all("passwords" in r.secret_inputs for r in prod.of_type(tokens.MAILCOW_MAILBOX_SET))
 
 
 def test_deliberately_broken_program_gives_exactly_the_expected_violations(prod):
@@ -101,7 +101,7 @@ def test_deliberately_broken_program_gives_exactly_the_expected_violations(prod)
 
 def test_relay_ptr_and_helo_breaks_are_caught_on_the_right_resources(prod):
     resources = copy.deepcopy(prod.resources)
-    a_ip2 = next(r for r in resources if r.type == P.DNS_RECORD and r.inputs.get("name") == "mx1-ip2.acme-mailops.com"
+    a_ip2 = next(r for r in resources if r.type == tokens.DNS_RECORD and r.inputs.get("name") == "mx1-ip2.acme-mailops.com"
                  and r.inputs.get("type") == "A")
     resources.remove(a_ip2)
     edit(named(resources, "mx1-relayhost3"), helo_name="mx1.acme-mailops.com")
@@ -122,7 +122,7 @@ def test_clear_password_in_a_mailbox_set_is_caught(prod):
 def test_weak_dkim_allowed_by_config_is_still_stopped_by_the_pack():
     weak = run(prod_config(dkim={"selector": "dkim", "keySize": 1024, "allowWeakKeys": True}))
     found = summary(violations(weak.resources))
-    assert set(found) == {("dkim-key-size", "mandatory", r.name) for r in weak.of_type(P.MAILCOW_DKIM)}
+    assert set(found) == {("dkim-key-size", "mandatory", r.name) for r in weak.of_type(tokens.MAILCOW_DKIM)}
     assert sum(found.values()) == 12
 
 
@@ -134,7 +134,7 @@ def test_six_mailboxes_and_a_high_send_plan_are_reported_per_domain_at_their_lev
     broken = run(prod_config(domains=domains, warmup=warmup, limits={"maxMailboxesPerDomain": 8,
                                                                     "mailboxHeadroom": 2}))
     found = violations(broken.resources)
-    sets = {r.name for r in broken.of_type(P.MAILCOW_MAILBOX_SET)}
+    sets = {r.name for r in broken.of_type(tokens.MAILCOW_MAILBOX_SET)}
     assert summary(found) == Counter(
         {("mailboxes-per-domain", "advisory", "acme-growth-com-mailboxes-set"): 1,
          **{("daily-sends-per-mailbox", "mandatory", name): 1 for name in sets}})
