@@ -21,11 +21,10 @@ from pulumi_policy import (
 
 from coldmail.model import ports, tokens
 from coldmail.model.catalogue import MIN_MEMORY_GB, RECOMMENDED_MEMORY_GB, SERVER_TYPES
+from coldmail.model.networks import internet_versions
 
 from .sdk import UNKNOWN, config_schema, config_value, fqdn, known, plain
 from .stack_index import StackIndex
-
-_WORLD = ("0.0.0.0/0", "::/0")
 
 
 def _server_memory(args: ResourceValidationArgs, report_violation: ReportViolation, minimum: int, word: str) -> None:
@@ -100,6 +99,12 @@ def _sources(rule: Mapping[str, Any]) -> list[str]:
     return [str(s) for s in src if isinstance(s, str)] if isinstance(src, list) else []
 
 
+def _tcp_sources(rules: list[dict], port: int) -> list[str]:
+    """The known sources of every inbound TCP rule that opens ``port``: together, who can reach it."""
+    return [s for r in rules if str(r.get("protocol")).lower() == "tcp" and (rng := _ports(r.get("port")))
+            and rng[0] <= port <= rng[1] for s in _sources(r)]
+
+
 def firewall_mail_ports_open_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Closed mail ports mean lost replies and bounces, and clients that cannot fetch mail."""
     if args.resource_type != tokens.FIREWALL:
@@ -110,16 +115,13 @@ def firewall_mail_ports_open_validator(args: ResourceValidationArgs, report_viol
     rules = _inbound_rules(props)
     if any(not known(r.get("port"), r.get("sourceIps")) for r in rules):
         return
-    missing = []
-    for port in ports.MAIL_REQUIRED:
-        if not any(str(r.get("protocol")).lower() == "tcp" and (rng := _ports(r.get("port")))
-                   and rng[0] <= port <= rng[1] and any(s in _WORLD for s in _sources(r)) for r in rules):
-            missing.append(port)
+    # Much of the internet reaches mail servers over IPv4 only, so IPv6 alone does not count as open.
+    missing = [port for port in ports.MAIL_REQUIRED if 4 not in internet_versions(_tcp_sources(rules, port))]
     if missing:
         report_violation(
-            f"Firewall {args.name} does not open TCP {', '.join(map(str, missing))} from 0.0.0.0/0: mail to and "
-            "from this server fails. Add inbound tcp rules for these ports with sourceIps 0.0.0.0/0 and ::/0.",
-            args.urn)
+            f"Firewall {args.name} does not open TCP {', '.join(map(str, missing))} to the whole IPv4 internet "
+            "(0.0.0.0/0): mail to and from this server fails. Add inbound tcp rules for these ports with sourceIps "
+            "0.0.0.0/0 and ::/0.", args.urn)
 
 
 firewall_mail_ports_open = ResourceValidationPolicy(
@@ -155,23 +157,23 @@ firewall_no_internal_ports = ResourceValidationPolicy(
 
 
 def firewall_ssh_restricted_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """SSH open to the internet invites brute force; limit it to admin networks."""
+    """SSH open to the internet invites brute force on the one door to root; limit it to admin networks."""
     if args.resource_type != tokens.FIREWALL:
         return
-    for rule in _inbound_rules(plain(args.props)):
-        rng = _ports(rule.get("port"))
-        if rng and rng[0] <= ports.SSH <= rng[1] and str(rule.get("protocol")).lower() == "tcp":
-            world = [s for s in _sources(rule) if s in _WORLD]
-            if world:
-                report_violation(
-                    f"Firewall {args.name} allows SSH (port {rule.get('port')}) from {', '.join(world)}. "
-                    "Restrict it with `coldmail:servers[…].adminCidrs` to your admin networks.", args.urn)
+    sources = _tcp_sources(_inbound_rules(plain(args.props)), ports.SSH)
+    versions = internet_versions(sources)
+    if versions:
+        whole = " and ".join(f"IPv{v}" for v in sorted(versions))
+        report_violation(
+            f"Firewall {args.name} allows SSH (port {ports.SSH}) from the whole {whole} internet (sourceIps "
+            f"{', '.join(sources)}). Restrict it with `coldmail:servers[…].adminCidrs` to your admin networks.",
+            args.urn)
 
 
 firewall_ssh_restricted = ResourceValidationPolicy(
     name="firewall-ssh-restricted",
-    description="SSH is not open to 0.0.0.0/0 or ::/0.",
-    validate=firewall_ssh_restricted_validator, enforcement_level=EnforcementLevel.ADVISORY)
+    description="SSH is not open to the whole internet, however the networks are written.",
+    validate=firewall_ssh_restricted_validator, enforcement_level=EnforcementLevel.MANDATORY)
 
 
 # --- reverse DNS and relays ---------------------------------------------------------------------

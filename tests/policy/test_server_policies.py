@@ -65,7 +65,8 @@ def test_port_range_covers_mail_ports():
 
 
 @pytest.mark.parametrize("port,hit", [("3306", "3306"), ("6379", "6379"), ("8080", "8080"), ("11334", "11334"),
-                                      ("2375-2376", "2375, 2376"), ("any", "2375"), ("19991", "19991")])
+                                      ("2375-2376", "2375, 2376"), ("any", "2375"), ("19991", "19991"),
+                                      ("13306", "13306"), ("7654", "7654"), ("7000-8000", "7654")])
 def test_firewall_opening_internal_port_is_mandatory_violation(port, hit):
     props = {"rules": MAIL_RULES + [rule(port, ["203.0.113.0/28"])]}
     found = check(servers.firewall_no_internal_ports, tokens.FIREWALL, props, name="mx1-firewall")
@@ -77,10 +78,50 @@ def test_outbound_rule_on_internal_port_is_not_an_exposure():
     assert check(servers.firewall_no_internal_ports, tokens.FIREWALL, props) == []
 
 
-def test_ssh_open_to_the_world_is_advisory():
+def test_ssh_open_to_the_world_is_mandatory():
     found = check(servers.firewall_ssh_restricted, tokens.FIREWALL, {"rules": MAIL_RULES + [rule(22, ["::/0"])]})
     assert len(found) == 1 and "::/0" in found[0] and "adminCidrs" in found[0]
-    assert servers.firewall_ssh_restricted.enforcement_level.value == "advisory"
+    assert servers.firewall_ssh_restricted.enforcement_level.value == "mandatory"
+
+
+@pytest.mark.parametrize("ssh_rules,whole", [
+    ([rule(22, ["0.0.0.0/1", "128.0.0.0/1"])], "IPv4"),
+    ([rule(22, ["0::/0"])], "IPv6"),
+    ([rule(22, ["203.0.113.5/0"])], "IPv4"),
+    ([rule(22, ["::/1", "8000::/1"])], "IPv6"),
+    ([rule(22, ["0.0.0.0/1"]), rule("20-30", ["128.0.0.0/1"]), rule("any", ["203.0.113.0/28"])], "IPv4"),
+    ([rule(22, ["0.0.0.0/1", "2000::/4"]), rule(22, ["128.0.0.0/1", "3000::/4"])], "IPv4 and IPv6"),
+])
+def test_ssh_open_to_the_whole_internet_however_written_is_caught_once(ssh_rules, whole):
+    found = check(servers.firewall_ssh_restricted, tokens.FIREWALL, {"rules": MAIL_RULES + ssh_rules},
+                  name="mx1-firewall")
+    assert len(found) == 1
+    assert f"from the whole {whole} internet" in found[0] and "mx1-firewall" in found[0] and "adminCidrs" in found[0]
+
+
+@pytest.mark.parametrize("ssh_rules", [
+    [rule(22, ["0.0.0.0/1"])],
+    [rule(22, ["0.0.0.0/1"]), rule(23, ["128.0.0.0/1"])],
+    [rule(22, ["0.0.0.0/1"]), rule(22, ["128.0.0.0/1"], protocol="udp")],
+    [rule(22, ["0.0.0.0/1"]), rule(22, ["128.0.0.0/1"], direction="out")],
+    [rule(22, ["203.0.113.0/28", "2001:db8::/48"])],
+])
+def test_ssh_open_to_part_of_the_internet_only_passes(ssh_rules):
+    assert check(servers.firewall_ssh_restricted, tokens.FIREWALL, {"rules": MAIL_RULES + ssh_rules}) == []
+
+
+def test_mail_port_open_to_the_internet_through_split_networks_and_rules_counts_as_open():
+    props = {"rules": [r for r in MAIL_RULES if r["port"] != "25"]
+             + [rule(25, ["0.0.0.0/1"]), rule("20-30", ["128.0.0.0/1", "::/0"])]}
+    assert check(servers.firewall_mail_ports_open, tokens.FIREWALL, props) == []
+    props = {"rules": [rule(p, ["203.0.113.5/0"]) for p in (25, 465, 587, 143, 993)]}
+    assert check(servers.firewall_mail_ports_open, tokens.FIREWALL, props) == []
+
+
+def test_mail_port_open_over_ipv6_only_does_not_count_as_open():
+    props = {"rules": [r for r in MAIL_RULES if r["port"] != "25"] + [rule(25, ["::/0"])]}
+    found = check(servers.firewall_mail_ports_open, tokens.FIREWALL, props)
+    assert len(found) == 1 and "TCP 25 " in found[0] and "IPv4" in found[0]
 
 
 def test_unknown_firewall_rules_are_not_judged():
