@@ -15,12 +15,13 @@ from . import dns, mailcow, servers
 
 PACK_NAME = "coldmail"
 DESCRIPTION = ("Stops changes that silently burn cold-email domains: DNS, SPF/DKIM/DMARC, FCrDNS, sizing, "
-               "firewall, mailbox limits and secrets in dynamic inputs.")
+               "firewall, mailbox limits and secrets in clear in dynamic inputs or the stack config.")
 
 RESOURCE_POLICIES = [
     dns.mail_dns_not_proxied, dns.spf_record_valid, mailcow.dkim_key_size, dns.dmarc_enforced_after_warmup,
     servers.server_type_min_memory, servers.server_type_recommended_memory, servers.firewall_mail_ports_open,
-    servers.firewall_no_internal_ports, servers.firewall_ssh_restricted, mailcow.mailboxes_per_domain,
+    servers.firewall_no_internal_ports, servers.firewall_ssh_restricted, servers.stack_config_secrets_encrypted,
+    mailcow.mailboxes_per_domain,
     mailcow.daily_sends_per_mailbox, mailcow.dynamic_resource_type_token, mailcow.dynamic_inputs_no_clear_secrets,
 ]
 STACK_POLICIES = [

@@ -22,6 +22,7 @@ from pulumi_policy import (
 from coldmail.model import ports, tokens
 from coldmail.model.catalogue import MIN_MEMORY_GB, RECOMMENDED_MEMORY_GB, SERVER_TYPES
 from coldmail.model.networks import internet_versions
+from coldmail.model.secrets import set_secret_command
 
 from .sdk import UNKNOWN, config_schema, config_value, fqdn, known, plain
 from .stack_index import StackIndex
@@ -68,6 +69,37 @@ server_type_recommended_memory = ResourceValidationPolicy(
     validate=server_type_recommended_memory_validator, enforcement_level=EnforcementLevel.ADVISORY,
     config_schema=config_schema(recommendedMemoryGb={"type": "integer", "default": RECOMMENDED_MEMORY_GB,
                                                      "minimum": 1}))
+
+
+def _stack_name(urn: str) -> str:
+    """The stack of a URN (``urn:pulumi:<stack>::<project>::<type>::<name>``)."""
+    return urn.split("::", 1)[0].rsplit(":", 1)[-1] if urn.startswith("urn:pulumi:") else ""
+
+
+def stack_config_secrets_encrypted_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """A credential in clear in ``Pulumi.<stack>.yaml`` is readable by anyone with the file or the repository.
+
+    The pack cannot read the stack file; the program reads which keys the engine marks secret and hands
+    the paths of the clear ones to each MailServer as its ``plaintextSecrets`` input.
+    """
+    if args.resource_type != tokens.MAIL_SERVER:
+        return
+    paths = plain(args.props).get("plaintextSecrets")
+    if not isinstance(paths, list):
+        return
+    stack = _stack_name(args.urn)
+    for path in paths:
+        if isinstance(path, str) and known(path):
+            report_violation(
+                f"{path} is in plain text in Pulumi.{stack or '<stack>'}.yaml, where anyone who can read the file "
+                f"or the repository has it. Remove it and store it encrypted: {set_secret_command(path, stack)} "
+                "(and rotate it if the file was ever committed).", args.urn)
+
+
+stack_config_secrets_encrypted = ResourceValidationPolicy(
+    name="stack-config-secrets-encrypted",
+    description="Every credential in the stack config (provider tokens, SSH key, Mailcow API keys) is a Pulumi secret.",
+    validate=stack_config_secrets_encrypted_validator, enforcement_level=EnforcementLevel.MANDATORY)
 
 
 # --- firewall -----------------------------------------------------------------------------------

@@ -91,3 +91,18 @@ def test_enforcement_level_is_configurable_per_policy(analyzer):
         assert analyze(analyzer, tokens.DNS_RECORD, {"name": "a.com", "type": "MX", "proxied": True}) == []
     finally:
         analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}), timeout=10)
+
+
+def test_credentials_in_clear_named_by_the_mail_server_component_are_mandatory_over_grpc(analyzer):
+    assert analyze(analyzer, tokens.MAIL_SERVER, {"plaintextSecrets": []}, name="mx1") == []
+    found = analyze(analyzer, tokens.MAIL_SERVER, {"plaintextSecrets": ["coldmail:sshPrivateKey"]}, name="mx1")
+    assert [(n, lvl) for n, lvl, _ in found] == [("stack-config-secrets-encrypted", analyzer_pb2.MANDATORY)]
+    assert "pulumi config set --stack prod --secret coldmail:sshPrivateKey" in found[0][2]
+
+
+def test_ssh_open_to_the_whole_internet_through_split_networks_is_mandatory_over_grpc(analyzer):
+    rules = [{"direction": "in", "protocol": "tcp", "port": str(p), "sourceIps": ["0.0.0.0/0", "::/0"]}
+             for p in (25, 465, 587, 143, 993)]
+    rules.append({"direction": "in", "protocol": "tcp", "port": "22", "sourceIps": ["0.0.0.0/1", "128.0.0.0/1"]})
+    found = analyze(analyzer, tokens.FIREWALL, {"rules": rules}, name="mx1-firewall")
+    assert [(n, lvl) for n, lvl, _ in found] == [("firewall-ssh-restricted", analyzer_pb2.MANDATORY)]

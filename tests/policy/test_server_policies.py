@@ -186,3 +186,24 @@ def test_ipv6_rdns_does_not_stand_in_for_the_ipv4_ptr(stack):
     stack["v6"] = Spec(tokens.RDNS, "mx1-rdns-v6", {"ipAddress": "2001:db8::1", "dnsPtr": "mx1.acme-mailops.com"},
                    deps={"serverId": ["mx1-server"]})
     assert [n for _, n in check_stack(servers.fcrdns_complete, stack.values())] == ["mx1-server"]
+
+
+# --- secrets in the stack config ------------------------------------------------------------------
+
+def test_each_credential_in_clear_in_the_stack_config_is_reported_with_its_exact_fix():
+    props = {"plaintextSecrets": ["coldmail:sshPrivateKey", "coldmail:servers[1].mailcowApiKey", "hcloud:token"]}
+    found = check(servers.stack_config_secrets_encrypted, tokens.MAIL_SERVER, props, name="mx1")
+    assert len(found) == 3
+    assert "coldmail:sshPrivateKey is in plain text in Pulumi.prod.yaml" in found[0]
+    assert "pulumi config set --stack prod --secret coldmail:sshPrivateKey < ~/.ssh/coldmail_ed25519" in found[0]
+    assert ("pulumi config set --stack prod --secret --path 'coldmail:servers[1].mailcowApiKey' "
+            "\"$(openssl rand -hex 24)\"") in found[1]
+    assert "pulumi config set --stack prod --secret hcloud:token" in found[2]
+    assert servers.stack_config_secrets_encrypted.enforcement_level.value == "mandatory"
+
+
+def test_stack_config_with_every_credential_encrypted_passes():
+    assert check(servers.stack_config_secrets_encrypted, tokens.MAIL_SERVER, {"plaintextSecrets": []}) == []
+    assert check(servers.stack_config_secrets_encrypted, tokens.MAIL_SERVER, {}) == []
+    assert check(servers.stack_config_secrets_encrypted, tokens.HCLOUD_SERVER,
+                 {"plaintextSecrets": ["coldmail:sshPrivateKey"]}) == []
