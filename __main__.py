@@ -4,6 +4,7 @@ import pulumi
 
 from coldmail import model as cm
 from coldmail.model.names import component_name
+from coldmail.model.secrets import plaintext_secrets
 from coldmail.model.stackfile import raw_from_pulumi
 from components import MailDomain, MailDomainArgs, MailServer, MailServerArgs
 
@@ -11,9 +12,12 @@ from components import MailDomain, MailDomainArgs, MailServer, MailServerArgs
 # a single resource is registered.
 stack = cm.load(raw_from_pulumi())
 ssh_private_key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
+# Names of the credentials given without --secret, for the policy pack to refuse; never their values.
+in_clear = plaintext_secrets(pulumi.runtime.get_config, pulumi.runtime.is_config_secret)
 
 servers = {
-    s.name: MailServer(s.name, MailServerArgs(server=s, settings=stack, ssh_private_key=ssh_private_key))
+    s.name: MailServer(s.name, MailServerArgs(server=s, settings=stack, ssh_private_key=ssh_private_key,
+                                              plaintext_secrets=in_clear))
     for s in stack.servers
 }
 domains = [

@@ -82,6 +82,9 @@ class MailServerArgs:
     settings: StackConfig
     ssh_private_key: pulumi.Input[str]
     """The private half of ``server.ssh_public_key``, a secret (``coldmail:sshPrivateKey``)."""
+    plaintext_secrets: tuple[str, ...] = ()
+    """Config paths of credentials the stack config holds in clear (names, never values); the component
+    carries them as its ``plaintextSecrets`` input for the policy pack's ``stack-config-secrets-encrypted``."""
 
 
 class MailServer(pulumi.ComponentResource):
@@ -132,7 +135,7 @@ class MailServer(pulumi.ComponentResource):
             raise ValueError(
                 f"server {server.name!r} has no Mailcow API key. Set one with: pulumi config set --secret "
                 f"--path 'coldmail:{server.api_key_config_path}' \"$(openssl rand -hex 24)\"")
-        super().__init__("coldmail:index:MailServer", name, None, opts)
+        super().__init__("coldmail:index:MailServer", name, {"plaintextSecrets": list(args.plaintext_secrets)}, opts)
         self._name, self._srv_cfg, self._stack = name, server, args.settings
         self.hostname = server.hostname
         self.api_url = server.api_url

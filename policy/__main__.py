@@ -11,15 +11,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policy import policies  # noqa: E402
+from policy import pack  # noqa: E402
+from policy.sdk import keep_secret_markers  # noqa: E402
 
-policies.keep_secret_markers()
+keep_secret_markers()
 
 PolicyPack(
-    name=policies.PACK_NAME,
+    name=pack.PACK_NAME,
     enforcement_level=EnforcementLevel.ADVISORY,
-    policies=policies.ALL,
-    initial_config=policies.INITIAL_CONFIG,
-    description="Stops changes that silently burn cold-email domains: DNS, SPF/DKIM/DMARC, FCrDNS, sizing, "
-                "firewall, mailbox limits and secrets in dynamic inputs.",
+    policies=pack.ALL,
+    initial_config=pack.INITIAL_CONFIG,
+    description=pack.DESCRIPTION,
 )

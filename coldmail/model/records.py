@@ -147,6 +147,11 @@ def dmarc_value(phase: str, rua: str, ruf: Optional[str] = None) -> str:
     return "; ".join(parts)
 
 
+def dmarc_tags(value: str) -> dict[str, str]:
+    """The tags of a DMARC record, names lowercased (``{"v": "DMARC1", "p": "none", ...}``)."""
+    return {k.strip().lower(): v.strip() for k, _, v in (t.partition("=") for t in value.split(";")) if k.strip()}
+
+
 def mta_sts_policy(mode: str, mx_hosts: Sequence[str], max_age: int = 604800) -> str:
     """The body served at ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (RFC 8461 §3.2)."""
     lines = ["version: STSv1", f"mode: {mode}"] + [f"mx: {h}" for h in mx_hosts] + [f"max_age: {max_age}"]

@@ -1,12 +1,91 @@
-"""What counts as a secret by its name, wherever a value's name is all there is to judge by."""
+"""What counts as a secret: by its name, and the stack-config keys that hold a credential.
+
+The credentials a real run reads from the stack config are the provider tokens, the SSH private key and
+one Mailcow API key per server. Each is addressed by its config path (``coldmail:servers[0].mailcowApiKey``)
+and set encrypted with the command :func:`set_secret_command` gives.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+from .reader import decode, is_secure
 
 #: A key naming a credential: masked in output, refused in clear by the policy pack.
 SECRET_NAME = re.compile(r"api[_-]?key|password|passwd|token|secret|private[_-]?key", re.IGNORECASE)
 
+HCLOUD_TOKEN = "hcloud:token"
+CLOUDFLARE_TOKEN = "cloudflare:apiToken"
+SSH_PRIVATE_KEY = "coldmail:sshPrivateKey"
+SERVERS = "coldmail:servers"
+_SERVER_KEY = re.compile(r"(coldmail:servers)\[(\d+)\]\.(\w+)")
+
 
 def is_secret_name(key: object) -> bool:
     return bool(SECRET_NAME.search(str(key)))
+
+
+def secret_paths(servers: Any) -> list[str]:
+    """The config path of every credential a real run needs, for the decoded ``coldmail:servers`` list."""
+    paths = [HCLOUD_TOKEN, CLOUDFLARE_TOKEN, SSH_PRIVATE_KEY]
+    paths += [f"{SERVERS}[{i}].mailcowApiKey" for i, _ in enumerate(servers if isinstance(servers, list) else [])]
+    return paths
+
+
+def config_key(path: str) -> str:
+    """The stack-config key a path lives in: ``coldmail:servers[0].mailcowApiKey`` is in ``coldmail:servers``."""
+    return path.partition("[")[0]
+
+
+def set_secret_command(path: str, stack: Optional[str] = None) -> str:
+    """The exact line that stores the credential at ``path`` encrypted in ``Pulumi.<stack>.yaml``."""
+    pre = "pulumi config set" + (f" --stack {stack}" if stack else "") + " --secret"
+    if path == HCLOUD_TOKEN:
+        return f"{pre} {path}   # paste the Hetzner Cloud API token (read & write) at the prompt"
+    if path == CLOUDFLARE_TOKEN:
+        return f"{pre} {path}   # paste a Cloudflare token with Zone.DNS edit + Zone read"
+    if path == SSH_PRIVATE_KEY:
+        return f"{pre} {path} < ~/.ssh/coldmail_ed25519"
+    return f"{pre} --path '{path}' \"$(openssl rand -hex 24)\""
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    key: str
+    command: str
+
+
+def secret_specs(stack: str, servers: Any) -> list[SecretSpec]:
+    """Every secret a real run needs, with the exact line that sets it."""
+    return [SecretSpec(p, set_secret_command(p, stack)) for p in secret_paths(servers)]
+
+
+def secret_value(get: Callable[[str], Any], path: str) -> Any:
+    """The value at a credential's ``path``, reading config keys with ``get``; None when it is not set."""
+    m = _SERVER_KEY.fullmatch(path)
+    if not m:
+        return get(path)
+    servers, index = decode(get(m.group(1))), int(m.group(2))
+    if isinstance(servers, list) and index < len(servers) and isinstance(servers[index], Mapping):
+        return servers[index].get(m.group(3))
+    return None
+
+
+def plaintext_secrets(get: Callable[[str], Any],
+                      is_secret_key: Optional[Callable[[str], bool]] = None) -> tuple[str, ...]:
+    """The paths of the credentials that are set in clear: neither encrypted in the stack file
+    (``{"secure": …}``) nor under a key ``is_secret_key`` says was given with ``--secret``.
+
+    ``get`` reads a config key's value: a stack file's mapping's ``get``, or in the program
+    ``pulumi.runtime.get_config`` with ``pulumi.runtime.is_config_secret`` as ``is_secret_key``.
+    Returns paths only, never a value.
+    """
+    out = []
+    for path in secret_paths(decode(get(SERVERS))):
+        value = secret_value(get, path)
+        if value in (None, "") or is_secure(value) or (is_secret_key is not None and is_secret_key(config_key(path))):
+            continue
+        out.append(path)
+    return tuple(out)

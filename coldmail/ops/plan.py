@@ -19,9 +19,10 @@ import yaml
 
 from coldmail import model as cm
 from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
-from coldmail.model import names, tokens
+from coldmail.model import names, secrets, tokens
 from coldmail.model.reader import decode, is_secure
 from coldmail.model.records import txt_value
+from coldmail.model.secrets import secret_specs, secret_value
 from coldmail.model.stackfile import namespaced, read_stack_file
 from coldmail.ops import mock_engine as engine
 from coldmail.ops.project import in_project, program_path, project_settings, stack_file
@@ -36,41 +37,10 @@ _PLACEHOLDER_V6 = ipaddress.ip_network("2001:db8::/32")
 # Secrets: reported, never read
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class SecretSpec:
-    key: str
-    command: str
-
-
-def secret_specs(stack: str, servers: Any) -> list[SecretSpec]:
-    """Every secret a real run needs, with the exact line that sets it."""
-    pre = f"pulumi config set --stack {stack} --secret"
-    specs = [
-        SecretSpec("hcloud:token", f"{pre} hcloud:token   # paste the Hetzner Cloud API token (read & write) at the prompt"),
-        SecretSpec("cloudflare:apiToken",
-                   f"{pre} cloudflare:apiToken   # paste a Cloudflare token with Zone.DNS edit + Zone read"),
-        SecretSpec("coldmail:sshPrivateKey", f"{pre} coldmail:sshPrivateKey < ~/.ssh/coldmail_ed25519"),
-    ]
-    for i, _ in enumerate(servers if isinstance(servers, list) else []):
-        specs.append(SecretSpec(f"coldmail:servers[{i}].mailcowApiKey",
-                                f"{pre} --path 'coldmail:servers[{i}].mailcowApiKey' \"$(openssl rand -hex 24)\""))
-    return specs
-
-
-def _lookup(config: Mapping[str, Any], key: str) -> Any:
-    m = re.fullmatch(r"(coldmail:servers)\[(\d+)\]\.(\w+)", key)
-    if m:
-        servers = decode(config.get(m.group(1)))
-        if isinstance(servers, list) and int(m.group(2)) < len(servers) and isinstance(servers[int(m.group(2))], Mapping):
-            return servers[int(m.group(2))].get(m.group(3))
-        return None
-    return config.get(key)
-
-
 def secret_status(config: Mapping[str, Any], stack: str) -> list[dict[str, str]]:
     out = []
-    for spec in secret_specs(stack, decode(config.get("coldmail:servers"))):
-        value = _lookup(config, spec.key)
+    for spec in secret_specs(stack, decode(config.get(secrets.SERVERS))):
+        value = secret_value(config.get, spec.key)
         status = "not_set" if value is None else "set" if is_secure(value) else "plaintext"
         out.append({"key": spec.key, "status": status, "command": spec.command})
     return out
@@ -88,21 +58,26 @@ def _scrub(value: Any, label: str) -> Any:
 
 
 def placeholder_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The stack config as the program will see it under ``plan``: no real secret, only placeholders.
+    """The stack config as the program will see it under ``plan``: no real secret, only placeholders,
+    and the keys to mark secret.
 
     Secrets are replaced even when someone left them in plain text, so nothing secret can reach
-    the program, the recorded inputs or the output.
+    the program, the recorded inputs or the output. A key that holds a credential in plain text in the
+    stack file is not marked secret, so the program and the policy pack see that it would arrive in clear;
+    ``coldmail:servers`` counts as plain text when any server's ``mailcowApiKey`` is.
     """
     out = {k: _scrub(decode(v), k.replace(":", "-")) for k, v in config.items()}
-    out["coldmail:sshPrivateKey"] = engine.placeholder_secret("ssh-private-key", 64)
-    out["hcloud:token"] = engine.placeholder_secret("hcloud-token", 64)
-    out["cloudflare:apiToken"] = engine.placeholder_secret("cloudflare-api-token", 40)
-    servers = out.get("coldmail:servers")
+    out[secrets.SSH_PRIVATE_KEY] = engine.placeholder_secret("ssh-private-key", 64)
+    out[secrets.HCLOUD_TOKEN] = engine.placeholder_secret("hcloud-token", 64)
+    out[secrets.CLOUDFLARE_TOKEN] = engine.placeholder_secret("cloudflare-api-token", 40)
+    servers = out.get(secrets.SERVERS)
     if isinstance(servers, list):
-        out["coldmail:servers"] = [
+        out[secrets.SERVERS] = [
             dict(s, mailcowApiKey=f"{engine.PLACEHOLDER}-mailcow-api-key-{i}") if isinstance(s, Mapping) else s
             for i, s in enumerate(servers)]
-    return out, ["coldmail:sshPrivateKey", "hcloud:token", "cloudflare:apiToken", "coldmail:servers"]
+    in_clear = {secrets.config_key(p) for p in secrets.plaintext_secrets(config.get)}
+    keys = [secrets.SSH_PRIVATE_KEY, secrets.HCLOUD_TOKEN, secrets.CLOUDFLARE_TOKEN, secrets.SERVERS]
+    return out, [k for k in keys if k not in in_clear]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
-"""Build the arguments the engine hands a policy, and a small stack that passes every rule."""
+"""Build the arguments the engine hands a policy, and a small stack that passes every rule.
+
+``conftest.py`` hands each test a fresh copy of that stack as the ``stack`` fixture.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Optional
+from typing import Iterable, Optional
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
-from policy import policies as P
+from coldmail.model import tokens
+from policy.runner import default_options
 
 STACK_URN = "urn:pulumi:prod::coldmail::pulumi:pulumi:Stack::coldmail-prod"
 
@@ -19,7 +23,7 @@ def urn(typ: str, name: str) -> str:
 def check(policy, typ: str, props: dict, name: str = "res", config: Optional[dict] = None) -> list[str]:
     """Run a resource policy over one resource's inputs; the messages it reported."""
     found: list[str] = []
-    args = ResourceValidationArgs(typ, props, urn(typ, name), name, P.default_options(), None, config)
+    args = ResourceValidationArgs(typ, props, urn(typ, name), name, default_options(), None, config)
     policy.validate(args, lambda msg, u=None: found.append(msg))
     return found
 
@@ -35,7 +39,7 @@ class Spec:
 def build(specs: Iterable[Spec]) -> list[PolicyResource]:
     specs = list(specs)
     made = {s.name: PolicyResource(s.typ, copy.deepcopy(s.props), urn(s.typ, s.name), s.name,
-                                   P.default_options(), None, None, [], {}) for s in specs}
+                                   default_options(), None, None, [], {}) for s in specs}
     for s in specs:
         res = made[s.name]
         res.parent = made[s.parent] if s.parent else None
@@ -66,32 +70,32 @@ def txt(value: str) -> str:
 def good_stack() -> dict[str, Spec]:
     """One server (primary IP + one floating IP), two domains: a.com sends from IP 0, b.com via the relay."""
     s = [
-        Spec(P.HCLOUD_SERVER, "mx1-server", {"name": "mx1", "serverType": "cx42", "ipv4Address": PRIMARY}),
-        Spec(P.FLOATING_IP, "mx1-fip-1", {"type": "ipv4", "homeLocation": "fsn1", "ipAddress": FLOATING}),
-        Spec(P.RDNS, "mx1-rdns-0", {"ipAddress": PRIMARY, "dnsPtr": HOST}, deps={"serverId": ["mx1-server"]}),
-        Spec(P.RDNS, "mx1-rdns-1", {"ipAddress": FLOATING, "dnsPtr": PTR1}, deps={"floatingIpId": ["mx1-fip-1"]}),
-        Spec(P.DNS_RECORD, "mx1-dns-host", {"zoneId": "z0", "name": HOST, "type": "A", "content": PRIMARY,
+        Spec(tokens.HCLOUD_SERVER, "mx1-server", {"name": "mx1", "serverType": "cx42", "ipv4Address": PRIMARY}),
+        Spec(tokens.FLOATING_IP, "mx1-fip-1", {"type": "ipv4", "homeLocation": "fsn1", "ipAddress": FLOATING}),
+        Spec(tokens.RDNS, "mx1-rdns-0", {"ipAddress": PRIMARY, "dnsPtr": HOST}, deps={"serverId": ["mx1-server"]}),
+        Spec(tokens.RDNS, "mx1-rdns-1", {"ipAddress": FLOATING, "dnsPtr": PTR1}, deps={"floatingIpId": ["mx1-fip-1"]}),
+        Spec(tokens.DNS_RECORD, "mx1-dns-host", {"zoneId": "z0", "name": HOST, "type": "A", "content": PRIMARY,
                                             "proxied": False}),
-        Spec(P.DNS_RECORD, "mx1-dns-ptr-1", {"zoneId": "z0", "name": PTR1, "type": "A", "content": FLOATING,
+        Spec(tokens.DNS_RECORD, "mx1-dns-ptr-1", {"zoneId": "z0", "name": PTR1, "type": "A", "content": FLOATING,
                                              "proxied": False}),
-        Spec(P.MAILCOW_RELAYHOST, "mx1-relayhost-1", {"server": "mx1", "hostname": "[172.22.1.1]:2526",
+        Spec(tokens.MAILCOW_RELAYHOST, "mx1-relayhost-1", {"server": "mx1", "hostname": "[172.22.1.1]:2526",
                                                       "source_ip": FLOATING, "helo_name": PTR1,
                                                       "relayhost_id": "7"}),
     ]
     for dom, rid, ip in (("a.com", "0", PRIMARY), ("b.com", "7", FLOATING)):
         comp = dom.replace(".", "-")
         s += [
-            Spec(P.MAIL_DOMAIN_COMPONENT, comp, {}),
-            Spec(P.MAILCOW_DOMAIN, f"{comp}-domain", {"domain": dom, "server": "mx1",
+            Spec(tokens.MAIL_DOMAIN, comp, {}),
+            Spec(tokens.MAILCOW_DOMAIN, f"{comp}-domain", {"domain": dom, "server": "mx1",
                                                       "api_url": f"https://{HOST}", "relayhost_id": rid},
                  parent=comp, deps={"relayhost_id": ["mx1-relayhost-1"]} if rid != "0" else {}),
-            Spec(P.DNS_RECORD, f"{comp}-dns-spf", {"zoneId": f"z-{dom}", "name": dom, "type": "TXT",
+            Spec(tokens.DNS_RECORD, f"{comp}-dns-spf", {"zoneId": f"z-{dom}", "name": dom, "type": "TXT",
                                                    "content": txt(f"v=spf1 ip4:{ip} -all"), "proxied": False},
                  parent=comp),
-            Spec(P.DNS_RECORD, f"{comp}-dns-dmarc", {"zoneId": f"z-{dom}", "name": f"_dmarc.{dom}", "type": "TXT",
+            Spec(tokens.DNS_RECORD, f"{comp}-dns-dmarc", {"zoneId": f"z-{dom}", "name": f"_dmarc.{dom}", "type": "TXT",
                                                      "content": txt("v=DMARC1; p=none; rua=mailto:r@x.com")},
                  parent=comp),
-            Spec(P.MAILCOW_MAILBOX_SET, f"{comp}-mailboxes", {
+            Spec(tokens.MAILCOW_MAILBOX_SET, f"{comp}-mailboxes", {
                 "domain": dom, "mailboxes": [{"local_part": "anna.berg"}, {"local_part": "jonas.schulz"}]},
                 parent=comp),
         ]

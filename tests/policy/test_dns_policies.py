@@ -4,9 +4,9 @@ import pytest
 from pulumi_policy import Secret
 from pulumi_policy import proxy as sdk_proxy
 
-from policy import policies as P
-
-from policy_helpers import FLOATING, PRIMARY, Spec, check, check_stack, good_stack, txt
+from coldmail.model import tokens
+from policy import dns
+from tests.policy.policy_helpers import FLOATING, PRIMARY, Spec, check, check_stack, txt
 
 
 def record(**props):
@@ -28,26 +28,26 @@ def record(**props):
 ])
 def test_proxied_mail_record_is_a_violation_naming_record_and_fix(props):
     props["proxied"] = True
-    found = check(P.mail_dns_not_proxied, P.DNS_RECORD, props, name="acme-com-dns-x")
+    found = check(dns.mail_dns_not_proxied, tokens.DNS_RECORD, props, name="acme-com-dns-x")
     assert len(found) == 1
     assert "acme-com-dns-x" in found[0] and props["name"] in found[0] and "proxied=false" in found[0]
 
 
 def test_unproxied_mail_records_and_proxied_website_pass():
-    assert check(P.mail_dns_not_proxied, P.DNS_RECORD, record(type="MX")) == []
-    assert check(P.mail_dns_not_proxied, P.DNS_RECORD,
+    assert check(dns.mail_dns_not_proxied, tokens.DNS_RECORD, record(type="MX")) == []
+    assert check(dns.mail_dns_not_proxied, tokens.DNS_RECORD,
                  record(type="A", name="www.acme.com", content="198.18.0.1", proxied=True)) == []
 
 
 def test_unknown_proxied_flag_is_not_judged():
     props = record(proxied=sdk_proxy.UNKNOWN_BOOLEAN_VALUE)
-    assert check(P.mail_dns_not_proxied, P.DNS_RECORD, props) == []
+    assert check(dns.mail_dns_not_proxied, tokens.DNS_RECORD, props) == []
 
 
 def test_mail_host_pattern_comes_from_pack_config():
     props = record(type="A", name="post.acme.com", content="198.18.0.1", proxied=True)
-    assert check(P.mail_dns_not_proxied, P.DNS_RECORD, props) == []
-    assert len(check(P.mail_dns_not_proxied, P.DNS_RECORD, props, config={"mailHostPattern": r"^post\."})) == 1
+    assert check(dns.mail_dns_not_proxied, tokens.DNS_RECORD, props) == []
+    assert len(check(dns.mail_dns_not_proxied, tokens.DNS_RECORD, props, config={"mailHostPattern": r"^post\."})) == 1
 
 
 def spf(content):
@@ -56,121 +56,111 @@ def spf(content):
 
 def test_quoted_chunked_spf_with_ip_and_hard_fail_passes():
     value = '"v=spf1 ip4:198.18.0.1 ip4:198.18.0.2" " ~all"'
-    assert check(P.spf_record_valid, P.DNS_RECORD, spf(value)) == []
+    assert check(dns.spf_record_valid, tokens.DNS_RECORD, spf(value)) == []
 
 
 def test_spf_ending_in_plus_all_is_rejected_with_fix():
-    found = check(P.spf_record_valid, P.DNS_RECORD, spf(txt("v=spf1 ip4:198.18.0.1 +all")), name="spf")
+    found = check(dns.spf_record_valid, tokens.DNS_RECORD, spf(txt("v=spf1 ip4:198.18.0.1 +all")), name="spf")
     assert len(found) == 1 and "'+all'" in found[0] and "-all" in found[0]
 
 
 def test_spf_not_starting_with_version_is_rejected():
-    found = check(P.spf_record_valid, P.DNS_RECORD, spf(txt("ip4:198.18.0.1 v=spf1 -all")))
+    found = check(dns.spf_record_valid, tokens.DNS_RECORD, spf(txt("ip4:198.18.0.1 v=spf1 -all")))
     assert len(found) == 1 and "must start with 'v=spf1 '" in found[0]
 
 
 def test_spf_with_eleven_lookups_is_a_permerror():
     terms = " ".join(f"include:_spf{i}.example.net" for i in range(9)) + " mx a"
-    found = check(P.spf_record_valid, P.DNS_RECORD, spf(txt(f"v=spf1 {terms} -all")))
+    found = check(dns.spf_record_valid, tokens.DNS_RECORD, spf(txt(f"v=spf1 {terms} -all")))
     assert len(found) == 1 and "needs 11 DNS lookups" in found[0]
 
 
 def test_spf_with_ten_lookups_passes():
     terms = " ".join(f"include:_spf{i}.example.net" for i in range(8)) + " mx a"
-    assert check(P.spf_record_valid, P.DNS_RECORD, spf(txt(f"v=spf1 {terms} -all"))) == []
+    assert check(dns.spf_record_valid, tokens.DNS_RECORD, spf(txt(f"v=spf1 {terms} -all"))) == []
 
 
 def test_non_spf_txt_is_ignored_by_spf_rule():
-    assert check(P.spf_record_valid, P.DNS_RECORD, spf(txt("google-site-verification=abc"))) == []
+    assert check(dns.spf_record_valid, tokens.DNS_RECORD, spf(txt("google-site-verification=abc"))) == []
 
 
 def test_dmarc_none_is_flagged_only_after_warmup_end():
     props = record(type="TXT", name="_dmarc.acme.com", content=txt("v=DMARC1; p=none; rua=mailto:r@acme.com"))
-    assert check(P.dmarc_enforced_after_warmup, P.DNS_RECORD, props) == []
+    assert check(dns.dmarc_enforced_after_warmup, tokens.DNS_RECORD, props) == []
     during = {"warmupEndDate": "2026-12-31", "today": "2026-11-01"}
-    assert check(P.dmarc_enforced_after_warmup, P.DNS_RECORD, props, config=during) == []
+    assert check(dns.dmarc_enforced_after_warmup, tokens.DNS_RECORD, props, config=during) == []
     after = {"warmupEndDate": "2026-10-01", "today": "2026-11-01"}
-    found = check(P.dmarc_enforced_after_warmup, P.DNS_RECORD, props, config=after)
+    found = check(dns.dmarc_enforced_after_warmup, tokens.DNS_RECORD, props, config=after)
     assert len(found) == 1 and "p=none" in found[0] and "quarantine" in found[0]
     enforced = record(type="TXT", name="_dmarc.acme.com", content=txt("v=DMARC1; p=quarantine; rua=mailto:r@a.com"))
-    assert check(P.dmarc_enforced_after_warmup, P.DNS_RECORD, enforced, config=after) == []
+    assert check(dns.dmarc_enforced_after_warmup, tokens.DNS_RECORD, enforced, config=after) == []
 
 
 # --- stack rules ---------------------------------------------------------------------------------
 
-def test_good_stack_passes_every_dns_stack_rule():
-    for policy in (P.spf_single_record, P.spf_includes_sending_ip, P.dmarc_record_present):
-        assert check_stack(policy, good_stack().values()) == [], policy.name
+def test_good_stack_passes_every_dns_stack_rule(stack):
+    for policy in (dns.spf_single_record, dns.spf_includes_sending_ip, dns.dmarc_record_present):
+        assert check_stack(policy, stack.values()) == [], policy.name
 
 
-def test_second_spf_record_on_same_name_is_reported_on_the_duplicate():
-    s = good_stack()
-    s["extra"] = Spec(P.DNS_RECORD, "extra", {"zoneId": "z-a.com", "name": "a.com", "type": "TXT",
+def test_second_spf_record_on_same_name_is_reported_on_the_duplicate(stack):
+    stack["extra"] = Spec(tokens.DNS_RECORD, "extra", {"zoneId": "z-a.com", "name": "a.com", "type": "TXT",
                                               "content": txt("v=spf1 include:_spf.google.com ~all")})
-    found = check_stack(P.spf_single_record, s.values())
+    found = check_stack(dns.spf_single_record, stack.values())
     assert [n for _, n in found] == ["extra"] and "2 v=spf1 TXT records" in found[0][0]
 
 
-def test_spf_missing_the_relay_ip_is_reported_with_the_ip_to_add():
-    s = good_stack()
-    s["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:203.0.113.9 -all")
-    found = check_stack(P.spf_includes_sending_ip, s.values())
+def test_spf_missing_the_relay_ip_is_reported_with_the_ip_to_add(stack):
+    stack["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:203.0.113.9 -all")
+    found = check_stack(dns.spf_includes_sending_ip, stack.values())
     assert [n for _, n in found] == ["b-com-dns-spf"]
     assert FLOATING in found[0][0] and f"ip4:{FLOATING}" in found[0][0]
 
 
-def test_spf_missing_the_primary_ip_for_relayhost_zero_is_reported():
-    s = good_stack()
-    s["a-com-dns-spf"].props["content"] = txt(f"v=spf1 ip4:{FLOATING} -all")
-    found = check_stack(P.spf_includes_sending_ip, s.values())
+def test_spf_missing_the_primary_ip_for_relayhost_zero_is_reported(stack):
+    stack["a-com-dns-spf"].props["content"] = txt(f"v=spf1 ip4:{FLOATING} -all")
+    found = check_stack(dns.spf_includes_sending_ip, stack.values())
     assert [n for _, n in found] == ["a-com-dns-spf"] and PRIMARY in found[0][0]
 
 
-def test_spf_covering_ip_through_cidr_passes():
-    s = good_stack()
-    s["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:198.18.0.0/24 -all")
-    assert check_stack(P.spf_includes_sending_ip, s.values()) == []
+def test_spf_covering_ip_through_cidr_passes(stack):
+    stack["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:198.18.0.0/24 -all")
+    assert check_stack(dns.spf_includes_sending_ip, stack.values()) == []
 
 
-def test_domain_without_spf_record_is_reported_on_the_domain():
-    s = good_stack()
-    del s["a-com-dns-spf"]
-    found = check_stack(P.spf_includes_sending_ip, s.values())
+def test_domain_without_spf_record_is_reported_on_the_domain(stack):
+    del stack["a-com-dns-spf"]
+    found = check_stack(dns.spf_includes_sending_ip, stack.values())
     assert [n for _, n in found] == ["a-com-domain"] and "no SPF record" in found[0][0]
 
 
-def test_relay_found_through_dependency_when_relayhost_id_is_unknown():
-    s = good_stack()
-    s["b-com-domain"].props["relayhost_id"] = sdk_proxy.UNKNOWN_STRING_VALUE
-    s["mx1-relayhost-1"].props["relayhost_id"] = sdk_proxy.UNKNOWN_STRING_VALUE
-    s["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:203.0.113.9 -all")
-    assert [n for _, n in check_stack(P.spf_includes_sending_ip, s.values())] == ["b-com-dns-spf"]
+def test_relay_found_through_dependency_when_relayhost_id_is_unknown(stack):
+    stack["b-com-domain"].props["relayhost_id"] = sdk_proxy.UNKNOWN_STRING_VALUE
+    stack["mx1-relayhost-1"].props["relayhost_id"] = sdk_proxy.UNKNOWN_STRING_VALUE
+    stack["b-com-dns-spf"].props["content"] = txt("v=spf1 ip4:203.0.113.9 -all")
+    assert [n for _, n in check_stack(dns.spf_includes_sending_ip, stack.values())] == ["b-com-dns-spf"]
 
 
-def test_unknown_sending_ip_is_not_judged():
-    s = good_stack()
-    s["mx1-relayhost-1"].props["source_ip"] = sdk_proxy.UNKNOWN_STRING_VALUE
-    s["b-com-dns-spf"].props["content"] = sdk_proxy.UNKNOWN_STRING_VALUE
-    assert check_stack(P.spf_includes_sending_ip, s.values()) == []
+def test_unknown_sending_ip_is_not_judged(stack):
+    stack["mx1-relayhost-1"].props["source_ip"] = sdk_proxy.UNKNOWN_STRING_VALUE
+    stack["b-com-dns-spf"].props["content"] = sdk_proxy.UNKNOWN_STRING_VALUE
+    assert check_stack(dns.spf_includes_sending_ip, stack.values()) == []
 
 
-def test_apex_written_as_at_sign_resolves_to_the_owning_domain():
-    s = good_stack()
-    s["a-com-dns-spf"].props["name"] = "@"
-    s["a-com-dns-spf"].props["content"] = txt(f"v=spf1 ip4:{FLOATING} -all")
-    assert [n for _, n in check_stack(P.spf_includes_sending_ip, s.values())] == ["a-com-dns-spf"]
+def test_apex_written_as_at_sign_resolves_to_the_owning_domain(stack):
+    stack["a-com-dns-spf"].props["name"] = "@"
+    stack["a-com-dns-spf"].props["content"] = txt(f"v=spf1 ip4:{FLOATING} -all")
+    assert [n for _, n in check_stack(dns.spf_includes_sending_ip, stack.values())] == ["a-com-dns-spf"]
 
 
-def test_missing_dmarc_and_dmarc_without_rua_are_reported():
-    s = good_stack()
-    del s["a-com-dns-dmarc"]
-    s["b-com-dns-dmarc"].props["content"] = txt("v=DMARC1; p=none")
-    found = dict((n, m) for m, n in check_stack(P.dmarc_record_present, s.values()))
+def test_missing_dmarc_and_dmarc_without_rua_are_reported(stack):
+    del stack["a-com-dns-dmarc"]
+    stack["b-com-dns-dmarc"].props["content"] = txt("v=DMARC1; p=none")
+    found = dict((n, m) for m, n in check_stack(dns.dmarc_record_present, stack.values()))
     assert set(found) == {"a-com-domain", "b-com-dns-dmarc"}
     assert "_dmarc.a.com" in found["a-com-domain"] and "rua=" in found["b-com-dns-dmarc"]
 
 
-def test_secret_marked_txt_content_is_still_judged():
-    s = good_stack()
-    s["b-com-dns-spf"].props["content"] = Secret(txt("v=spf1 ip4:203.0.113.9 -all"))
-    assert [n for _, n in check_stack(P.spf_includes_sending_ip, s.values())] == ["b-com-dns-spf"]
+def test_secret_marked_txt_content_is_still_judged(stack):
+    stack["b-com-dns-spf"].props["content"] = Secret(txt("v=spf1 ip4:203.0.113.9 -all"))
+    assert [n for _, n in check_stack(dns.spf_includes_sending_ip, stack.values())] == ["b-com-dns-spf"]
