@@ -13,7 +13,7 @@ import email.policy
 import ipaddress
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from .errors import InsecureImap, NotAReport, ReportsError
 from .parse import KINDS, Parser
@@ -79,7 +79,7 @@ def _context(mb: ImapMailbox) -> ssl.SSLContext:
     return ctx
 
 
-def connect(mb: ImapMailbox, *, timeout: float = 30.0, client_class: Optional[Callable[..., Any]] = None) -> Any:
+def connect(mb: ImapMailbox, *, timeout: float = 30.0) -> Any:
     """A logged-in ``IMAPClient``.
 
     :raises InsecureImap: ``plain`` to a host other than this machine.
@@ -96,8 +96,7 @@ def connect(mb: ImapMailbox, *, timeout: float = 30.0, client_class: Optional[Ca
     where = f"{mb.host}:{mb.port} ({mb.tls})"
     try:
         ctx = _context(mb) if mb.tls != "plain" else None
-        client = (client_class or IMAPClient)(mb.host, port=mb.port, ssl=mb.tls == "ssl", ssl_context=ctx,
-                                              timeout=timeout)
+        client = IMAPClient(mb.host, port=mb.port, ssl=mb.tls == "ssl", ssl_context=ctx, timeout=timeout)
         if mb.tls == "starttls":
             client.starttls(ctx)
     except (OSError, IMAPClientError) as exc:
@@ -127,7 +126,7 @@ def _subject(raw: bytes) -> str:
 
 
 def fetch(mb: ImapMailbox, store: ReportStore, *, parser: Optional[Parser] = None, rescan: bool = False,
-          batch: int = BATCH, timeout: float = 30.0, client_class: Optional[Callable[..., Any]] = None) -> FetchResult:
+          batch: int = BATCH, timeout: float = 30.0) -> FetchResult:
     """Read the messages that arrived since the last fetch (every message with ``rescan``) and store their reports.
 
     A message that holds no report is listed in ``skipped`` with the reason and never read again.
@@ -136,7 +135,7 @@ def fetch(mb: ImapMailbox, store: ReportStore, *, parser: Optional[Parser] = Non
 
     parser = parser or Parser()
     result = FetchResult(mb.key, mb.address)
-    client = connect(mb, timeout=timeout, client_class=client_class)
+    client = connect(mb, timeout=timeout)
     try:
         try:
             info = client.select_folder(mb.folder, readonly=True)
