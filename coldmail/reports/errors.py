@@ -22,3 +22,10 @@ class InsecureImap(ReportsError):
 
     kind = "usage"
     exit_code = EXIT_BAD_INPUT
+
+
+class PhaseNotReady(ReportsError):
+    """The reports do not show the evidence for the next DMARC phase; the message gives the numbers."""
+
+    kind = "dmarc_not_ready"
+    exit_code = EXIT_BAD_INPUT

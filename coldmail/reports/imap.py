@@ -152,23 +152,21 @@ def fetch(mb: ImapMailbox, store: ReportStore, *, parser: Optional[Parser] = Non
         for start in range(0, len(uids), batch):
             chunk = uids[start:start + batch]
             bodies = client.fetch(chunk, ["BODY.PEEK[]"])
+            reports = []
             for uid in chunk:
                 raw = (bodies.get(uid) or {}).get(b"BODY[]")
                 if raw is None:
                     result.skipped.append({"uid": uid, "subject": "", "reason": "the server returned no body"})
                     continue
                 try:
-                    report = parser.parse(raw)
+                    reports.append(parser.parse(raw))
                 except NotAReport as exc:
                     result.skipped.append({"uid": uid, "subject": _subject(raw), "reason": exc.message})
-                    continue
-                if store.add(report, mailbox=mb.key):
+            for report, new in zip(reports, store.add_all(reports, mailbox=mb.key, cursor=(validity, chunk[-1]))):
+                if new:
                     result.new[report.kind] += 1
                 else:
                     result.duplicates += 1
-            store.set_cursor(mb.key, validity, chunk[-1])
-        if not uids:
-            store.set_cursor(mb.key, validity, last)
     finally:
         _close(client)
     return result

@@ -13,7 +13,7 @@ import datetime as _dt
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from coldmail.ops.history import History, utcnow
 
@@ -139,15 +139,29 @@ class ReportStore:
 
     def _write(self) -> sqlite3.Connection:
         db = self.history.connect()
+        # In WAL mode NORMAL never tears a transaction; a power cut may undo the last ones, reports and the
+        # mailbox cursor together, and the next fetch then reads those messages again.
+        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
         return db
 
     def add(self, report: Report, *, mailbox: str, at: Optional[_dt.datetime] = None) -> bool:
         """Store ``report`` unless a report with its key is stored already; True when it was new."""
+        return self.add_all([report], mailbox=mailbox, at=at)[0]
+
+    def add_all(self, reports: Sequence[Report], *, mailbox: str, cursor: Optional[tuple[int, int]] = None,
+                at: Optional[_dt.datetime] = None) -> list[bool]:
+        """Store several reports in one transaction, with the mailbox's ``(uidvalidity, last UID)`` when given.
+
+        :returns: per report, True when it was new.
+        """
         at_text = _iso(at or utcnow())
         db = self._write()
         try:
-            new = self._insert(db, report, mailbox, at_text)
+            new = [self._insert(db, r, mailbox, at_text) for r in reports]
+            if cursor is not None:
+                db.execute("INSERT OR REPLACE INTO reports_mailboxes (mailbox, uidvalidity, last_uid, checked_at)"
+                           " VALUES (?, ?, ?, ?)", (mailbox, cursor[0], cursor[1], at_text))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -206,11 +220,6 @@ class ReportStore:
             row = db.execute("SELECT uidvalidity, last_uid FROM reports_mailboxes WHERE mailbox = ?",
                              (mailbox,)).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def set_cursor(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        with self.history.connect() as db:
-            db.execute("INSERT OR REPLACE INTO reports_mailboxes (mailbox, uidvalidity, last_uid, checked_at)"
-                       " VALUES (?, ?, ?, ?)", (mailbox, uidvalidity, last_uid, _iso(utcnow())))
 
     def set_stack_ips(self, stack: str, addresses: Mapping[str, str]) -> None:
         """Replace the stack's sending IPs (address → label such as ``mx1/ip1 mx1-ip1.acme-mailops.com``)."""

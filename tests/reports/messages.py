@@ -327,5 +327,4 @@ def not_a_report(to: str = "dmarc-reports@acme-mailops.com") -> bytes:
 
 def stock(store, parser, messages) -> None:
     """Store the reports of ``messages`` as a fetch would, for tests about what happens after the fetch."""
-    for raw in messages:
-        store.add(parser.parse(raw), mailbox="test")
+    store.add_all([parser.parse(raw) for raw in messages], mailbox="test")
