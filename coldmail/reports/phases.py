@@ -107,7 +107,7 @@ def readiness(store: ReportStore, domain: str, phase: str, sources: SourceSet, n
         reasons.append("p=reject is the last phase")
     else:
         if days < PHASE_EVIDENCE_DAYS:
-            reasons.append(f"{days:g} days of reports at p={phase}, {PHASE_EVIDENCE_DAYS} needed")
+            reasons.append(f"{days:g} day{'' if days == 1 else 's'} of reports at p={phase}, {PHASE_EVIDENCE_DAYS} needed")
         if messages < PHASE_MIN_MESSAGES:
             reasons.append(f"{messages} messages reported at p={phase} in the last {PHASE_EVIDENCE_DAYS} days, "
                            f"{PHASE_MIN_MESSAGES} needed")
