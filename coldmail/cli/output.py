@@ -113,7 +113,7 @@ REPORTS_SUMMARY = _obj({
     "stored": _KINDS,
     "domains": _list(_obj({
         "domain": _STR, "in_stack": _BOOL, "dmarc_phase": _NSTR, "reports": _INT, "reporters": _list(_STR),
-        "messages": _INT, "spf_aligned_pass": _NNUM, "dkim_aligned_pass": _NNUM, "dmarc_pass": _NNUM,
+        "messages": _INT, "spf_aligned_rate": _NNUM, "dkim_aligned_rate": _NNUM, "dmarc_pass_rate": _NNUM,
         "sources": _list(REPORT_SOURCE), "unknown_sources": _list(_STR),
         "tls": _obj({"successful_sessions": _INT, "failed_sessions": _INT,
                      "failures_by_type": {"type": "object", "additionalProperties": _INT}}),

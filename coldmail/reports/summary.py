@@ -76,9 +76,9 @@ class DomainSummary:
         return {
             "domain": self.domain, "in_stack": self.in_stack, "dmarc_phase": self.dmarc_phase,
             "reports": self.reports, "reporters": list(self.reporters), "messages": self.messages,
-            "spf_aligned_pass": _rate(self.spf_aligned, self.messages),
-            "dkim_aligned_pass": _rate(self.dkim_aligned, self.messages),
-            "dmarc_pass": self.dmarc_pass_rate,
+            "spf_aligned_rate": _rate(self.spf_aligned, self.messages),
+            "dkim_aligned_rate": _rate(self.dkim_aligned, self.messages),
+            "dmarc_pass_rate": self.dmarc_pass_rate,
             "sources": [s.to_dict() for s in self.sources],
             "unknown_sources": [s.ip for s in self.unknown_sources],
             "tls": {"successful_sessions": self.tls_successful, "failed_sessions": self.tls_failed,

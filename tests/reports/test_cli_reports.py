@@ -127,13 +127,13 @@ def test_fetch_with_the_stack_reads_both_report_mailboxes_and_the_sending_ips(pr
     by_name = {d["domain"]: d for d in doc["domains"]}
     assert len(by_name) == 12 and by_name["meetacme.io"]["messages"] == 0
     growth = by_name["acme-growth.com"]
-    assert (growth["messages"], growth["dmarc_pass"], growth["unknown_sources"]) == (55, 0.9091, [SPOOFER])
+    assert (growth["messages"], growth["dmarc_pass_rate"], growth["unknown_sources"]) == (55, 0.9091, [SPOOFER])
     assert [(s["ip"], s["kind"], s["messages"]) for s in growth["sources"]] == [
         ("203.0.113.11", "stack", 50), (SPOOFER, "unknown", 5)]
     assert growth["tls"] == {"successful_sessions": 40, "failed_sessions": 3,
                              "failures_by_type": {"starttls-not-supported": 3}}
     assert growth["next_phase"]["reasons"][0] == "1 day of reports at p=none, 30 needed"
-    assert by_name["acmegrowth.io"]["dmarc_pass"] == 1.0
+    assert by_name["acmegrowth.io"]["dmarc_pass_rate"] == 1.0
 
     text = run_cli(["reports", "summary", "--stack", "prod", "--domain", "acme-growth.com"], project)
     assert text.code == 0

@@ -65,7 +65,7 @@ def test_the_summary_gives_aligned_pass_rates_sources_and_tls_failures_per_domai
     assert sorted(by_name) == ["acme-growth.com", "acmegrowth.io", "tryacme.co"]
     growth = by_name["acme-growth.com"]
     assert (growth["messages"], growth["reports"], growth["reporters"]) == (165, 2, ["google.com", "outlook.com"])
-    assert (growth["spf_aligned_pass"], growth["dkim_aligned_pass"], growth["dmarc_pass"]) == (0.9818, 0.9697, 0.9818)
+    assert (growth["spf_aligned_rate"], growth["dkim_aligned_rate"], growth["dmarc_pass_rate"]) == (0.9818, 0.9697, 0.9818)
     assert [(s["ip"], s["kind"], s["label"], s["messages"], s["dmarc_pass"]) for s in growth["sources"]] == [
         ("203.0.113.11", "stack", "mx1/ip1 mx1-ip1.acme-mailops.com", 162, 162),
         (SPOOFER, "unknown", None, 3, 0)]
@@ -74,7 +74,7 @@ def test_the_summary_gives_aligned_pass_rates_sources_and_tls_failures_per_domai
         "starttls-not-supported": 4, "certificate-expired": 2, "sts-policy-fetch-error": 1}}
     assert growth["failure_reports"] == 1
     io = by_name["acmegrowth.io"]
-    assert (io["messages"], io["spf_aligned_pass"], io["dkim_aligned_pass"], io["dmarc_pass"]) == (25, 0.0, 1.0, 1.0)
+    assert (io["messages"], io["spf_aligned_rate"], io["dkim_aligned_rate"], io["dmarc_pass_rate"]) == (25, 0.0, 1.0, 1.0)
     assert io["unknown_sources"] == [] and io["tls"]["failed_sessions"] == 0
 
 

@@ -196,8 +196,8 @@ def _summary_text(stack: str, since: str, summaries: list[DomainSummary], stored
         phase = s.dmarc_phase or "-"
         if s.readiness is not None and s.readiness.next_phase:
             phase += f" → {s.readiness.next_phase}: {'ready' if s.readiness.ready else 'not yet'}"
-        rows.append([s.domain, s.messages, _pct(d["spf_aligned_pass"]), _pct(d["dkim_aligned_pass"]),
-                     _pct(d["dmarc_pass"]), s.reports, len(s.unknown_sources), s.tls_failed, phase])
+        rows.append([s.domain, s.messages, _pct(d["spf_aligned_rate"]), _pct(d["dkim_aligned_rate"]),
+                     _pct(d["dmarc_pass_rate"]), s.reports, len(s.unknown_sources), s.tls_failed, phase])
     lines.append(table(["domain", "messages", "spf", "dkim", "dmarc", "reports", "unknown", "tls fail", "phase"], rows))
     unknown = [(s.domain, u) for s in summaries for u in s.unknown_sources]
     if unknown:
@@ -208,9 +208,12 @@ def _summary_text(stack: str, since: str, summaries: list[DomainSummary], stored
     tls = [(s.domain, k, n) for s in summaries for k, n in s.tls_failures.items()]
     if tls:
         lines += ["", "TLS failures (sessions):"] + [f"  {d}: {k} {n}" for d, k, n in tls]
-    phases = [s.readiness.line() for s in summaries if s.readiness is not None]
+    phases = [s.readiness.line() for s in summaries if s.readiness is not None and s.readiness.messages]
     if phases:
         lines += ["", "DMARC phases:"] + [f"  {p}" for p in phases]
+    quiet = [s.domain for s in summaries if not s.messages]
+    if quiet:
+        lines += ["", f"No aggregate reports since {since} for: {', '.join(quiet)}"]
     return "\n".join(lines)
 
 
