@@ -9,11 +9,12 @@ stack the sending IPs last read from its outputs (so a summary knows them withou
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from coldmail.ops.history import History, utcnow
 
@@ -137,13 +138,22 @@ class ReportStore:
     def path(self) -> str:
         return self.history.path
 
-    def _write(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
         db = self.history.connect()
         # In WAL mode NORMAL never tears a transaction; a power cut may undo the last ones, reports and the
         # mailbox cursor together, and the next fetch then reads those messages again.
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
-        return db
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
 
     def add(self, report: Report, *, mailbox: str, at: Optional[_dt.datetime] = None) -> bool:
         """Store ``report`` unless a report with its key is stored already; True when it was new."""
@@ -156,18 +166,11 @@ class ReportStore:
         :returns: per report, True when it was new.
         """
         at_text = _iso(at or utcnow())
-        db = self._write()
-        try:
+        with self._transaction() as db:
             new = [self._insert(db, r, mailbox, at_text) for r in reports]
             if cursor is not None:
                 db.execute("INSERT OR REPLACE INTO reports_mailboxes (mailbox, uidvalidity, last_uid, checked_at)"
                            " VALUES (?, ?, ?, ?)", (mailbox, cursor[0], cursor[1], at_text))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
         return new
 
     @staticmethod
@@ -223,18 +226,11 @@ class ReportStore:
 
     def set_stack_ips(self, stack: str, addresses: Mapping[str, str]) -> None:
         """Replace the stack's sending IPs (address → label such as ``mx1/ip1 mx1-ip1.acme-mailops.com``)."""
-        db = self._write()
-        try:
+        with self._transaction() as db:
             db.execute("DELETE FROM reports_stack_ips WHERE stack = ?", (stack,))
             now = _iso(utcnow())
             db.executemany("INSERT INTO reports_stack_ips (stack, address, label, recorded_at) VALUES (?, ?, ?, ?)",
                            [(stack, a, label, now) for a, label in sorted(addresses.items())])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
 
     def stack_ips(self, stack: str) -> dict[str, str]:
         with self.history.connect() as db:

@@ -91,13 +91,12 @@ def _records(domain: str, records: Sequence[Rec], envelope_to: Optional[str], se
     return "\n".join(out)
 
 
-def google_xml(domain: str, report_id: str, begin: int, end: int, records: Sequence[Rec], p: str = "none") -> str:
-    return f"""<?xml version="1.0" encoding="UTF-8" ?>
-<feedback>
+def _feedback(opening: str, metadata: str, report_id: str, begin: int, end: int, domain: str, policy: str,
+              records: str) -> str:
+    """The aggregate XML every receiver writes, with its own opening, contact lines and policy lines."""
+    return f"""{opening}
   <report_metadata>
-    <org_name>google.com</org_name>
-    <email>noreply-dmarc-support@google.com</email>
-    <extra_contact_info>https://support.google.com/a/answer/2466580</extra_contact_info>
+{metadata}
     <report_id>{report_id}</report_id>
     <date_range>
       <begin>{begin}</begin>
@@ -108,64 +107,37 @@ def google_xml(domain: str, report_id: str, begin: int, end: int, records: Seque
     <domain>{domain}</domain>
     <adkim>r</adkim>
     <aspf>r</aspf>
-    <p>{p}</p>
-    <sp>{p}</sp>
-    <pct>100</pct>
-    <np>{p}</np>
+{policy}
   </policy_published>
-{_records(domain, records, None, "dkim")}
+{records}
 </feedback>
 """
+
+
+def google_xml(domain: str, report_id: str, begin: int, end: int, records: Sequence[Rec], p: str = "none") -> str:
+    return _feedback('<?xml version="1.0" encoding="UTF-8" ?>\n<feedback>',
+                     "    <org_name>google.com</org_name>\n    <email>noreply-dmarc-support@google.com</email>\n"
+                     "    <extra_contact_info>https://support.google.com/a/answer/2466580</extra_contact_info>",
+                     report_id, begin, end, domain,
+                     f"    <p>{p}</p>\n    <sp>{p}</sp>\n    <pct>100</pct>\n    <np>{p}</np>",
+                     _records(domain, records, None, "dkim"))
 
 
 def microsoft_xml(domain: str, report_id: str, begin: int, end: int, records: Sequence[Rec], p: str = "none") -> str:
-    return f"""<?xml version="1.0"?>
-<feedback xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-  <version>1.0</version>
-  <report_metadata>
-    <org_name>Outlook.com</org_name>
-    <email>dmarcreport@microsoft.com</email>
-    <report_id>{report_id}</report_id>
-    <date_range>
-      <begin>{begin}</begin>
-      <end>{end}</end>
-    </date_range>
-  </report_metadata>
-  <policy_published>
-    <domain>{domain}</domain>
-    <adkim>r</adkim>
-    <aspf>r</aspf>
-    <p>{p}</p>
-    <sp>{p}</sp>
-    <pct>100</pct>
-    <fo>0</fo>
-  </policy_published>
-{_records(domain, records, "outlook.com", "dkim")}
-</feedback>"""
+    return _feedback('<?xml version="1.0"?>\n<feedback xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+                     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n  <version>1.0</version>',
+                     "    <org_name>Outlook.com</org_name>\n    <email>dmarcreport@microsoft.com</email>",
+                     report_id, begin, end, domain,
+                     f"    <p>{p}</p>\n    <sp>{p}</sp>\n    <pct>100</pct>\n    <fo>0</fo>",
+                     _records(domain, records, "outlook.com", "dkim")).rstrip("\n")
 
 
-def yahoo_xml(domain: str, report_id: str, begin: int, end: int, records: Sequence[Rec], p: str = "none") -> str:
-    return f"""<?xml version="1.0"?>
-<feedback>
-  <report_metadata>
-    <org_name>Yahoo</org_name>
-    <email>dmarchelp@yahooinc.com</email>
-    <report_id>{report_id}</report_id>
-    <date_range>
-      <begin>{begin}</begin>
-      <end>{end}</end>
-    </date_range>
-  </report_metadata>
-  <policy_published>
-    <domain>{domain}</domain>
-    <adkim>r</adkim>
-    <aspf>r</aspf>
-    <p>{p}</p>
-    <pct>100</pct>
-  </policy_published>
-{_records(domain, records, None, "dkim")}
-</feedback>
-"""
+def yahoo_xml(domain: str, report_id: str, begin: int, end: int, records: Sequence[Rec], p: str = "none",
+              org: str = "Yahoo", email: str = "dmarchelp@yahooinc.com") -> str:
+    return _feedback('<?xml version="1.0"?>\n<feedback>',
+                     f"    <org_name>{org}</org_name>\n    <email>{email}</email>",
+                     report_id, begin, end, domain, f"    <p>{p}</p>\n    <pct>100</pct>",
+                     _records(domain, records, None, "dkim"))
 
 
 def _b64(data: bytes, fold: bool = True) -> str:
@@ -237,8 +209,8 @@ def plain_xml_aggregate(domain: str, report_id: str, begin: int, end: int, recor
                         p: str = "none", to: str = "dmarc-reports@acme-mailops.com") -> bytes:
     """A smaller receiver's report: the XML attached uncompressed as ``text/xml``."""
     name = f"mail.example.net!{domain}!{begin}!{end}.xml"
-    xml = yahoo_xml(domain, report_id, begin, end, records, p).replace("Yahoo", "mail.example.net").replace(
-        "dmarchelp@yahooinc.com", "dmarc-noreply@mail.example.net")
+    xml = yahoo_xml(domain, report_id, begin, end, records, p, org="mail.example.net",
+                    email="dmarc-noreply@mail.example.net")
     return _message(
         [("Date", _date(begin)), ("Subject", f"Report Domain: {domain} Submitter: mail.example.net Report-ID: {report_id}"),
          ("From", "dmarc-noreply@mail.example.net"), ("To", to)],

@@ -8,6 +8,7 @@ outputs; with ``--imap-host/--imap-user`` it reads one mailbox with the password
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any, Mapping, Optional
 
@@ -63,7 +64,10 @@ def _password(session: Session, from_stdin: bool) -> str:
     if from_stdin:
         if session.stdin is None:
             raise UsageError("--password-stdin: nothing to read the password from", "pipe it in: ... < file")
-        password = session.stdin.readline().rstrip("\r\n")
+        if getattr(session.stdin, "isatty", lambda: False)():
+            password = getpass.getpass("IMAP password: ", stream=session.progress)
+        else:
+            password = session.stdin.readline().rstrip("\r\n")
     else:
         password = session.env.get(ENV_PASSWORD, "")
     if not password:
@@ -190,8 +194,9 @@ def _pct(rate: Optional[float]) -> str:
 def _summary_text(stack: str, since: str, summaries: list[DomainSummary], stored: Mapping[str, int]) -> str:
     lines = [f"stack {stack}, reports since {since}; stored: {stored['aggregate']} aggregate, {stored['smtp_tls']} TLS, "
              f"{stored['failure']} failure report(s)", ""]
+    heard = [s for s in summaries if s.messages or s.tls_successful or s.tls_failed or s.failure_reports]
     rows = []
-    for s in summaries:
+    for s in heard:
         d = s.to_dict()
         phase = s.dmarc_phase or "-"
         if s.readiness is not None and s.readiness.next_phase:
@@ -211,9 +216,9 @@ def _summary_text(stack: str, since: str, summaries: list[DomainSummary], stored
     phases = [s.readiness.line() for s in summaries if s.readiness is not None and s.readiness.messages]
     if phases:
         lines += ["", "DMARC phases:"] + [f"  {p}" for p in phases]
-    quiet = [s.domain for s in summaries if not s.messages]
+    quiet = [s.domain for s in summaries if s not in heard]
     if quiet:
-        lines += ["", f"No aggregate reports since {since} for: {', '.join(quiet)}"]
+        lines += ["", f"No reports since {since} for: {', '.join(quiet)}"]
     return "\n".join(lines)
 
 
