@@ -16,6 +16,8 @@ RFC 7489 §7.2.1.1 and RFC 8460 §5.3 for file names):
 - TLS-RPT (Google, Microsoft): ``multipart/report; report-type=tlsrpt`` with ``TLS-Report-Domain`` and
   ``TLS-Report-Submitter`` headers, the JSON gzipped as ``application/tlsrpt+gzip`` named
   ``SUBMITTER!D!BEGIN!END[!ID].json.gz``.
+- Smaller receivers: the XML uncompressed as ``text/xml``, TLS-RPT JSON uncompressed as
+  ``application/tlsrpt+json`` (RFC 8460 allows both).
 - Failure report: ARF (RFC 6591) as LinkedIn sends it: ``multipart/report; report-type=feedback-report``,
   a ``message/feedback-report`` part and the failed message's headers.
 """
@@ -269,6 +271,24 @@ def microsoft_tls(domain: str, date: dt.date, successful: int, failures: Sequenc
     return _tls_message("microsoft.com", "tlsrpt-noreply@microsoft.com",
                         "This is an aggregate TLS report from Microsoft Corporation",
                         f"microsoft.com!{domain}!{begin}!{begin + 86400}.json.gz", report_id, domain, date, body, to)
+
+
+def plain_json_tls(domain: str, date: dt.date, successful: int, failures: Sequence[tuple[str, int, str]] = (), *,
+                   to: str = "tls-reports@acme-mailops.com") -> bytes:
+    """A smaller receiver's TLS report: the JSON attached uncompressed as ``application/tlsrpt+json``."""
+    begin, end = day(date)
+    report_id = f"{date.isoformat()}-{domain}@mail.example.net"
+    body = _tls_json("mail.example.net", "mailto:tlsrpt@mail.example.net", report_id, domain, date, successful,
+                     failures)
+    name = f"mail.example.net!{domain}!{begin}!{end}.json"
+    return _message(
+        [("Date", _date(begin)), ("TLS-Report-Domain", domain), ("TLS-Report-Submitter", "mail.example.net"),
+         ("Subject", f"Report Domain: {domain} Submitter: mail.example.net Report-ID: <{report_id}>"),
+         ("From", "tlsrpt@mail.example.net"), ("To", to)],
+        "multipart/report; report-type=tlsrpt",
+        [('Content-Type: text/plain; charset="UTF-8"', "TLS report"),
+         (f'Content-Type: application/tlsrpt+json; name="{name}"\nContent-Disposition: attachment; filename="{name}"'
+          "\nContent-Transfer-Encoding: base64", _b64(body.encode()))])
 
 
 def failure_report(domain: str, source_ip: str, arrival: dt.datetime, *, message_id: str = "<spoof-1@mail.test>",

@@ -154,3 +154,12 @@ def test_a_missing_folder_is_named(dovecot, store, parser):
     with pytest.raises(ReportsError) as missing:
         fetch(dovecot.mailbox(user, folder="DMARC"), store, parser=parser)
     assert missing.value.kind == "imap_folder" and "'DMARC'" in missing.value.message
+
+
+def test_a_plain_json_tls_report_is_read_like_a_gzipped_one(dovecot, store, parser):
+    user = dovecot.add_user()
+    dovecot.deliver(user, m.plain_json_tls("acmegrowth.io", DAY, 17, [("validation-failure", 5, "192.0.2.9")]))
+    result = fetch(dovecot.mailbox(user), store, parser=parser)
+    assert result.new == {"aggregate": 0, "failure": 0, "smtp_tls": 1}
+    [io] = summarise(store, SourceSet(m.STACK_IPS), since=SINCE, now=NOW, domain="acmegrowth.io")
+    assert (io.tls_successful, io.tls_failed, io.tls_failures, io.messages) == (17, 5, {"validation-failure": 5}, 0)
