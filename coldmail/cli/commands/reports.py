@@ -39,20 +39,21 @@ def _store(session: Session) -> ReportStore:
     return ReportStore(History(default_path(session.project_dir, session.env)))
 
 
-def _config(session: Session, stack: str, out: Optional[Outcome] = None) -> Optional[model.StackConfig]:
-    """The stack config from ``Pulumi.<stack>.yaml`` (no CLI). With ``out``, a missing or broken file is a
-    warning on it and None; without, the error propagates."""
+def _load_config(session: Session, stack: str) -> model.StackConfig:
+    """The stack config from ``Pulumi.<stack>.yaml``, read without the Pulumi CLI; ConfigError lists every problem."""
     path = stack_file(session.project_dir, stack)
-    if out is None:
-        return model.load(raw_from_stack_file(path))
     if not os.path.isfile(path):
-        out.warnings.append(f"no stack file {path}: domains are listed as the reports name them, without phases")
-        return None
+        raise UsageError(f"no stack file {path}", f"check --stack and --project-dir, or `coldmail plan --stack {stack}`")
+    return model.load(raw_from_stack_file(path))
+
+
+def _config_or_warn(session: Session, stack: str, out: Outcome) -> Optional[model.StackConfig]:
+    """The stack config, or None with a warning on ``out``: a summary is still useful without it."""
     try:
-        return model.load(raw_from_stack_file(path))
-    except (model.ConfigError, OSError, ValueError) as exc:
-        out.warnings.append(f"{path} does not load ({str(exc).splitlines()[0]}): domains are listed without phases; "
-                            f"`coldmail plan --stack {stack}` shows every problem")
+        return _load_config(session, stack)
+    except (UsageError, model.ConfigError, OSError, ValueError) as exc:
+        out.warnings.append(f"the stack config does not load ({str(exc).splitlines()[0]}): domains are listed as "
+                            f"the reports name them, without DMARC phases; `coldmail plan --stack {stack}` shows why")
         return None
 
 
@@ -131,9 +132,9 @@ def reports_fetch(session: Session, stack: str, *, imap_host: Optional[str] = No
         mailboxes = [ImapMailbox(imap_host, imap_user, _password(session, password_stdin),
                                  imap_port or (IMAPS_PORT if tls == "ssl" else IMAP_PORT), tls, imap_ca_file,
                                  folder=imap_folder, address=imap_user if "@" in imap_user else None)]
-        cfg = _config(session, stack, out)
+        cfg = _config_or_warn(session, stack, out)
     else:
-        cfg = _config(session, stack)
+        cfg = _load_config(session, stack)
         handle = automation.open_stack(session.stack_options(stack), create=False)
         outputs = automation.plain_outputs(automation.stack_outputs(handle))
         ips = stack_ips_from_outputs(outputs)
@@ -216,7 +217,8 @@ def _summary_text(stack: str, since: str, summaries: list[DomainSummary], stored
     phases = [s.readiness.line() for s in summaries if s.readiness is not None and s.readiness.messages]
     if phases:
         lines += ["", "DMARC phases:"] + [f"  {p}" for p in phases]
-    quiet = [s.domain for s in summaries if s not in heard]
+    heard_names = {s.domain for s in heard}
+    quiet = [s.domain for s in summaries if s.domain not in heard_names]
     if quiet:
         lines += ["", f"No reports since {since} for: {', '.join(quiet)}"]
     return "\n".join(lines)
@@ -230,7 +232,7 @@ def reports_summary(session: Session, stack: str, *, since: str = "7d", domain: 
         since_t = parse_since(since, now)
     except ValueError as exc:
         raise UsageError(f"--since: {exc}", "e.g. --since 7d, --since 12h, --since 2026-11-01") from None
-    cfg = _config(session, stack, out)
+    cfg = _config_or_warn(session, stack, out)
     store = _store(session)
     sources = _sources(store, stack, cfg)
     if not sources.stack_ips:
@@ -253,7 +255,7 @@ def dmarc_advance(session: Session, stack: str, domain: str, *, yes: bool = Fals
 
     Refused, with the numbers, when the evidence is not there (``force`` writes it anyway and says so).
     """
-    cfg = _config(session, stack)
+    cfg = _load_config(session, stack)
     name = domain_name(domain)
     d = next((x for x in cfg.domains if x.name == name), None)
     if d is None:
@@ -274,8 +276,7 @@ def dmarc_advance(session: Session, stack: str, domain: str, *, yes: bool = Fals
         return out
     out = _edit(session, stack, "dmarc advance", lambda raw: edits.dmarc_phase(raw, d.name, nxt), yes=yes,
                 parallel=parallel)
-    assert out.result is not None
-    out.result.update(evidence=evidence.to_dict(), forced=not evidence.ready)
+    out.result = dict(out.result or {}, evidence=evidence.to_dict(), forced=not evidence.ready)
     if not evidence.ready:
         out.warnings.append(f"forced past the evidence: {evidence.line()}")
     out.text = f"{d.name}: p={d.dmarc_phase} → p={nxt}\n{evidence.line()}\n{out.text}"
