@@ -9,6 +9,9 @@ country and network name of a source come from parsedmarc's bundled IP database.
 from __future__ import annotations
 
 import datetime as _dt
+import email
+import email.policy
+import email.utils
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
@@ -191,10 +194,6 @@ def _failure(r: dict[str, Any], sender: str) -> FailureReport:
 
 def _sender_domain(raw: bytes) -> str:
     """The domain of the report message's ``From:``: who reported a failure (ARF names no organisation)."""
-    import email
-    import email.policy
-    import email.utils
-
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     return email.utils.parseaddr(str(msg.get("From") or ""))[1].rpartition("@")[2].lower() or "unknown"
 

@@ -11,7 +11,7 @@ import pytest
 from coldmail.ops.history import History
 from coldmail.reports import ReportStore
 
-from tests.cli.clikit import PASSPHRASE_ENV, run_cli, stack_config
+from tests.cli.clikit import PASSPHRASE_ENV, make_project, run_cli, stack_config
 from tests.cli.fake_pulumi import FakePulumiCommand
 from tests.reports import messages as m
 from tests.reports.conftest import PASSWORD
@@ -28,8 +28,6 @@ SERVERS_OUTPUT = {"mx1": {
 
 @pytest.fixture
 def project(tmp_path):
-    from tests.cli.clikit import make_project
-
     return make_project(tmp_path)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
+from coldmail import model
+from coldmail.model.stackfile import raw_from_stack_file
 from coldmail.ops import signals
 from coldmail.reports import SourceSet, observations, readiness, summarise
 from coldmail.reports.phases import (PHASE_EVIDENCE_DAYS, PHASE_MAX_UNKNOWN_FAILING_SOURCES, PHASE_MIN_ALIGNED_PASS,
@@ -99,10 +102,6 @@ def test_reject_is_the_last_phase(store, parser):
 
 
 def test_the_summary_goes_into_the_history_and_changes_are_reported_once(store, parser):
-    from coldmail import model
-    from coldmail.model.stackfile import raw_from_stack_file
-    import os
-
     cfg = model.load(raw_from_stack_file(os.path.join(os.path.dirname(__file__), "..", "..", "Pulumi.prod.yaml")))
     google_daily(store, parser, days_back(3), [m.Rec("203.0.113.11", 48), m.Rec("198.51.100.66", 2, dkim="fail",
                                                                                spf="fail")])
