@@ -84,6 +84,44 @@ CREDENTIALS_EXPORT = _obj({"file": _STR, "format": {"enum": ["csv", "json"]}, "m
 STATUS = _obj({"outputs": {"type": "object"}, "servers": {"type": ["object", "array", "null"]},
                "mailboxes": _INT, "checks": {"type": ["object", "null"]}})
 
+_NUM = {"type": "number"}
+_NNUM = {"type": ["number", "null"]}
+_KINDS = _obj({"aggregate": _INT, "failure": _INT, "smtp_tls": _INT})
+
+REPORTS_FETCH = _obj({
+    "mailboxes": _list(_obj({"mailbox": _STR, "address": _NSTR, "messages": _INT, "new": _KINDS, "duplicates": _INT,
+                             "skipped": _list(_obj({"uid": _INT, "subject": _STR, "reason": _STR}))})),
+    "new": _KINDS, "duplicates": _INT, "skipped": _INT, "stack_ips": {"type": ["integer", "null"]}, "history": _STR,
+    "changes": _list(_obj({"check": _STR, "subject": _STR, "previous": _NSTR, "status": _STR, "summary": _STR})),
+})
+
+DMARC_EVIDENCE = _obj({"domain": _STR, "phase": {"enum": ["none", "quarantine", "reject"]},
+                       "next_phase": {"enum": ["quarantine", "reject", None]}, "ready": _BOOL, "days_at_phase": _NUM,
+                       "messages": _INT, "aligned_pass_rate": _NNUM,
+                       "unknown_failing_sources": _list(_obj({"ip": _STR, "failed_messages": _INT})),
+                       "reasons": _list(_STR), "window_start": _NSTR, "window_end": _NSTR})
+
+REPORT_SOURCE = _obj({"ip": _STR, "kind": {"enum": ["stack", "known", "unknown"]}, "label": _NSTR, "name": _NSTR,
+                      "country": _NSTR, "messages": _INT, "dmarc_pass": _INT, "spf_aligned": _INT,
+                      "dkim_aligned": _INT})
+
+REPORTS_SUMMARY = _obj({
+    "since": _STR, "until": _STR, "history": _STR,
+    "stack_ips": _list(_obj({"address": _STR, "label": _STR})), "known_sources": _list(_STR),
+    "thresholds": _obj({"evidence_days": _INT, "min_aligned_pass": _NUM, "min_messages": _INT,
+                        "max_unknown_failing_sources": _INT}),
+    "stored": _KINDS,
+    "domains": _list(_obj({
+        "domain": _STR, "in_stack": _BOOL, "dmarc_phase": _NSTR, "reports": _INT, "reporters": _list(_STR),
+        "messages": _INT, "spf_aligned_rate": _NNUM, "dkim_aligned_rate": _NNUM, "dmarc_pass_rate": _NNUM,
+        "sources": _list(REPORT_SOURCE), "unknown_sources": _list(_STR),
+        "tls": _obj({"successful_sessions": _INT, "failed_sessions": _INT,
+                     "failures_by_type": {"type": "object", "additionalProperties": _INT}}),
+        "failure_reports": _INT, "next_phase": dict(DMARC_EVIDENCE, type=["object", "null"])})),
+})
+
+DMARC_ADVANCE = _obj(dict(CONFIG_EDIT["properties"], evidence=DMARC_EVIDENCE, forced=_BOOL))
+
 RESULT_SCHEMAS: dict[str, dict] = {
     "plan": PLAN,
     "preview": OPERATION, "up": OPERATION, "destroy": OPERATION, "refresh": OPERATION,
@@ -91,6 +129,7 @@ RESULT_SCHEMAS: dict[str, dict] = {
     "mailbox remove": CONFIG_EDIT, "server add": CONFIG_EDIT, "server remove": CONFIG_EDIT,
     "credentials export": CREDENTIALS_EXPORT,
     "status": STATUS,
+    "reports fetch": REPORTS_FETCH, "reports summary": REPORTS_SUMMARY, "dmarc advance": DMARC_ADVANCE,
 }
 
 ENVELOPE = _obj({

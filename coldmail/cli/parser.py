@@ -119,12 +119,41 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="file to write (kept if it exists, unless --force)")
     sp.add_argument("--force", action="store_true", help="replace an existing file")
     sp.add_argument("--show-passwords", action="store_true", help="also print passwords on stdout")
+
+    rep = group("reports", "DMARC and TLS reports: read the report mailboxes, summarise per domain")
+    sp = leaf(rep, "fetch", "reports fetch", lambda s, a: c.reports_fetch(
+        s, a.stack, imap_host=a.imap_host, imap_port=a.imap_port, imap_user=a.imap_user, imap_tls=a.imap_tls,
+        imap_ca_file=a.imap_ca_file, imap_folder=a.imap_folder, password_stdin=a.password_stdin, rescan=a.rescan),
+        "read new messages in the report mailboxes (IMAP, read-only) and store each report once")
+    sp.add_argument("--imap-host", default=None, help="read this IMAP server instead of the stack's report mailboxes")
+    sp.add_argument("--imap-user", default=None, help="its login; the password comes from "
+                    "$COLDMAIL_REPORTS_IMAP_PASSWORD or --password-stdin, never the command line")
+    sp.add_argument("--imap-port", type=int, default=None, help="default 993 (ssl) or 143 (starttls, plain)")
+    sp.add_argument("--imap-tls", choices=("ssl", "starttls", "plain"), default=None,
+                    help="default ssl; plain only to this machine (127.0.0.1, ::1, localhost)")
+    sp.add_argument("--imap-ca-file", default=None, help="PEM file of the CA to trust for the IMAP certificate")
+    sp.add_argument("--imap-folder", default="INBOX", help="folder to read (default INBOX)")
+    sp.add_argument("--password-stdin", action="store_true", help="read the IMAP password from the first line of stdin")
+    sp.add_argument("--rescan", action="store_true", help="read every message again (stored reports still count once)")
+    sp = leaf(rep, "summary", "reports summary", lambda s, a: c.reports_summary(
+        s, a.stack, since=a.since, domain=a.domain),
+        "per domain: messages, aligned SPF/DKIM/DMARC pass, sources (unknown ones flagged), TLS failures, next phase")
+    sp.add_argument("--since", default="7d", help="7d, 12h, 30m or an ISO date (default 7d)")
+    sp.add_argument("--domain", default=None, help="only this domain")
+
+    dm = group("dmarc", "DMARC policy phases")
+    sp = leaf(dm, "advance", "dmarc advance", lambda s, a: c.dmarc_advance(
+        s, a.stack, a.domain, yes=a.yes, force=a.force, parallel=a.parallel),
+        "move a domain's DMARC policy one phase on (none, quarantine, reject) when the reports show it is safe "
+        "(config edit, then preview; --yes applies)", [ops, apply_])
+    sp.add_argument("domain")
+    sp.add_argument("--force", action="store_true", help="write the edit even when the evidence is not there")
     return p
 
 
 def guess_command(argv: list[str]) -> str:
     """The command name for the envelope of a command line that did not parse."""
     words = [a for a in argv if not a.startswith("-")]
-    if words[:1] and words[0] in ("domain", "mailbox", "server", "credentials") and len(words) > 1:
+    if words[:1] and words[0] in ("domain", "mailbox", "server", "credentials", "reports", "dmarc") and len(words) > 1:
         return f"{words[0]} {words[1]}"
     return words[0] if words else "coldmail"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from .reporting import ReportsConfig
 from .warmup import WarmupPlan
 
 
@@ -163,6 +164,7 @@ class StackConfig:
     limits: Limits
     rollout: Rollout
     ssh_private_key_is_set: bool = False
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def server(self, name: str) -> Server:
         for s in self.servers:

@@ -290,3 +290,16 @@ def server_remove(raw: Mapping[str, Any], name: str) -> Edit:
     del edit.raw["servers"][k]
     edit.remove(f"servers[{k}]")
     return edit
+
+
+# --------------------------------------------------------------------------------------------
+# DMARC
+# --------------------------------------------------------------------------------------------
+
+def dmarc_phase(raw: Mapping[str, Any], name: str, phase: str) -> Edit:
+    """Set one domain's DMARC policy (``domains[i].dmarcPhase``: none, quarantine or reject)."""
+    i = _domain_index(raw, name)
+    edit = Edit("dmarc advance", [name], copy.deepcopy(dict(raw)))
+    edit.raw["domains"][i]["dmarcPhase"] = phase
+    edit.set(f"domains[{i}].dmarcPhase", phase)
+    return edit

@@ -30,6 +30,10 @@ HYGIENE_COMPLAINTS = "hygiene.complaints"        # value: complaints over the wi
 WARMUP_SENT = "warmup.sent"                      # value: sent today; data: {"cap": int, "day": "YYYY-MM-DD"}
 WARMUP_PLACEMENT = "warmup.placement"            # value: inbox share 0..1; data: {"provider": ..., ...}
 BACKUP_LATEST = "backup.latest"                  # value: age of the latest backup in hours
+REPORTS_DMARC_PASS = "reports.dmarc_pass"        # value: share of reported messages passing DMARC aligned, 0..1
+REPORTS_UNKNOWN_SOURCES = "reports.unknown_sources"  # value: sources outside the stack; data: {"sources": [...]}
+REPORTS_TLS_FAILURES = "reports.tls_failures"    # value: failed TLS sessions; data: {"failures_by_type": {...}}
+REPORTS_PHASE_READY = "reports.phase_ready"      # value: 1 when the next DMARC phase is due; data: the evidence
 
 #: Bounce rate past which big mailbox providers distrust a sender.
 MAX_BOUNCE_RATE = 0.03

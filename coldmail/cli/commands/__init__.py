@@ -7,7 +7,9 @@ caller must act on; the caller turns it into the envelope with ``Outcome.fail``.
 
 from .config_edits import domain_add, domain_remove, mailbox_add, mailbox_remove, server_add, server_remove
 from .credentials import credentials_export
+from .reports import dmarc_advance, reports_fetch, reports_summary
 from .stack import destroy, plan, preview, refresh, status, up
 
 __all__ = ["plan", "preview", "up", "destroy", "refresh", "status", "domain_add", "domain_remove", "mailbox_add",
-           "mailbox_remove", "server_add", "server_remove", "credentials_export"]
+           "mailbox_remove", "server_add", "server_remove", "credentials_export", "reports_fetch",
+           "reports_summary", "dmarc_advance"]
