@@ -195,7 +195,7 @@ offsite_copy() {  # POINT_DIR
 
 do_run() {
   load_settings
-  local started before after point="" missing=() part offsite=off
+  local started before after point="" missing=() part present offsite=off
   started="$(date +%s)"
   mkdir -p "$BACKUP_DIR"
   chmod 0755 "$BACKUP_DIR"
@@ -211,8 +211,9 @@ do_run() {
     die "backup_and_restore.sh created no restore point in $LOCATION"
   fi
   # Its exit code says nothing (it does not stop on errors): every part must have its archive.
+  present="$(parts_of "$BACKUP_DIR/$point")"
   for part in "${PARTS[@]}"; do
-    parts_of "$BACKUP_DIR/$point" | grep -qx "$part" || missing+=("$part")
+    grep -qx "$part" <<<"$present" || missing+=("$part")
   done
   if [[ -s "$EXPORT" ]]; then
     install -m 0644 "$EXPORT" "$BACKUP_DIR/$point/$EXPORT_NAME"
@@ -285,9 +286,11 @@ restore_part() {
   coproc UPSTREAM_RESTORE {
     cd "$MAILCOW_DIR" && MAILCOW_BACKUP_LOCATION="$BACKUP_DIR" exec "$UPSTREAM" restore 2>&1
   }
-  local pid="$UPSTREAM_RESTORE_PID" from to
-  # Copies of the coprocess' descriptors stay valid after it exits, so its last lines are still read.
-  exec {from}<&"${UPSTREAM_RESTORE[0]}" {to}>&"${UPSTREAM_RESTORE[1]}"
+  local pid="$UPSTREAM_RESTORE_PID" from to out="${UPSTREAM_RESTORE[0]}" in="${UPSTREAM_RESTORE[1]}"
+  # Work on copies: bash closes the coprocess' own descriptors when it exits, which would lose its last
+  # lines. The originals are closed at once, so closing the copy really ends the coprocess' stdin.
+  exec {from}<&"$out" {to}>&"$in"
+  exec {out}<&- {in}>&-
   while IFS= read -r line <&"$from"; do
     printf '%s\n' "$line" | tee -a "$transcript" >&2
     [[ "$stage" == answered ]] && continue
