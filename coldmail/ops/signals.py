@@ -30,6 +30,8 @@ HYGIENE_COMPLAINTS = "hygiene.complaints"        # value: complaints over the wi
 WARMUP_SENT = "warmup.sent"                      # value: sent today; data: {"cap": int, "day": "YYYY-MM-DD"}
 WARMUP_PLACEMENT = "warmup.placement"            # value: inbox share 0..1; data: {"provider": ..., ...}
 BACKUP_LATEST = "backup.latest"                  # value: age of the latest backup in hours
+BACKUP_RUN = "backup.run"                        # the last backup run: ok or fail; data: the run
+BACKUP_OFFSITE = "backup.offsite"                # the last run's off-site copy: ok or fail
 
 #: Bounce rate past which big mailbox providers distrust a sender.
 MAX_BOUNCE_RATE = 0.03
