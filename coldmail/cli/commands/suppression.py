@@ -97,7 +97,7 @@ def _accounts(cfg: model.StackConfig, outputs: dict[str, Any], server: Optional[
         srv = domains.get(str(row["email"]).rpartition("@")[2])
         if srv is None or not row.get("imap_password") or (server and srv.name != server):
             continue
-        accounts.append(hygiene.Account(str(row["email"]), str(row["imap_host"]), int(row["imap_port"]),
+        accounts.append(hygiene.Account(str(row["imap_username"]), str(row["imap_host"]), int(row["imap_port"]),
                                         str(row["imap_password"]), ca_file=srv.mailcow_ca_bundle))
     return accounts
 
