@@ -22,6 +22,7 @@ from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
 from coldmail.model import names, tokens
 from coldmail.model.reader import decode, is_secure
 from coldmail.model.records import txt_value
+from coldmail.model.sections import OFFSITE_SECRETS
 from coldmail.model.stackfile import namespaced, read_stack_file
 from coldmail.ops import mock_engine as engine
 from coldmail.ops.project import in_project, program_path, project_settings, stack_file
@@ -57,7 +58,23 @@ def secret_specs(stack: str, servers: Any) -> list[SecretSpec]:
     return specs
 
 
+def _offsite(backup: Any) -> Optional[Mapping[str, Any]]:
+    offsite = backup.get("offsite") if isinstance(backup, Mapping) else None
+    return offsite if isinstance(offsite, Mapping) else None
+
+
+def offsite_secret_specs(stack: str, backup: Any) -> list[SecretSpec]:
+    """The off-site backup's secrets, when the stack has an off-site copy."""
+    if _offsite(backup) is None:
+        return []
+    pre = f"pulumi config set --stack {stack} --secret --path"
+    return [SecretSpec(f"coldmail:backup.offsite.{k}", f"{pre} 'coldmail:backup.offsite.{k}' <value>")
+            for k in OFFSITE_SECRETS]
+
+
 def _lookup(config: Mapping[str, Any], key: str) -> Any:
+    if key.startswith("coldmail:backup.offsite."):
+        return (_offsite(decode(config.get("coldmail:backup"))) or {}).get(key.rsplit(".", 1)[1])
     m = re.fullmatch(r"(coldmail:servers)\[(\d+)\]\.(\w+)", key)
     if m:
         servers = decode(config.get(m.group(1)))
@@ -69,7 +86,8 @@ def _lookup(config: Mapping[str, Any], key: str) -> Any:
 
 def secret_status(config: Mapping[str, Any], stack: str) -> list[dict[str, str]]:
     out = []
-    for spec in secret_specs(stack, decode(config.get("coldmail:servers"))):
+    for spec in (secret_specs(stack, decode(config.get("coldmail:servers")))
+                 + offsite_secret_specs(stack, decode(config.get("coldmail:backup")))):
         value = _lookup(config, spec.key)
         status = "not_set" if value is None else "set" if is_secure(value) else "plaintext"
         out.append({"key": spec.key, "status": status, "command": spec.command})
@@ -102,7 +120,13 @@ def placeholder_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[
         out["coldmail:servers"] = [
             dict(s, mailcowApiKey=f"{engine.PLACEHOLDER}-mailcow-api-key-{i}") if isinstance(s, Mapping) else s
             for i, s in enumerate(servers)]
-    return out, ["coldmail:sshPrivateKey", "hcloud:token", "cloudflare:apiToken", "coldmail:servers"]
+    secret_keys = ["coldmail:sshPrivateKey", "hcloud:token", "cloudflare:apiToken", "coldmail:servers"]
+    offsite = _offsite(out.get("coldmail:backup"))
+    if offsite is not None:
+        out["coldmail:backup"] = dict(out["coldmail:backup"], offsite=dict(
+            offsite, **{k: f"{engine.PLACEHOLDER}-backup-{k}" for k in OFFSITE_SECRETS}))
+        secret_keys.append("coldmail:backup")
+    return out, secret_keys
 
 
 # --------------------------------------------------------------------------------------------
