@@ -88,8 +88,8 @@ class Suppression:
                 "source": self.source, "first_seen": self.first_seen, "last_seen": self.last_seen, "count": self.count}
 
 
-#: The CSV sequencers import as a blocklist: ``email`` first, since Instantly reads the first column and
-#: Smartlead and lemlist let you pick the column (docs/cli.md, `suppression export`).
+#: The CSV sequencers import as a blocklist: ``email`` first, for importers that read the first column and
+#: those that let you pick one (docs/cli.md, `suppression export`).
 CSV_COLUMNS = ("email", "type", "reason", "sending_domain", "source", "first_seen", "last_seen", "count")
 
 
