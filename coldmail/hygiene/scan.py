@@ -20,7 +20,7 @@ from coldmail.ops.signals import (HYGIENE_BOUNCE_RATE, HYGIENE_COMPLAINTS, MAX_B
 from .imap import Account, new_reports
 from .maillog import BOUNCED, DEFERRED, SENT, Delivery
 from .reports import Report, parse_report
-from .store import COMPLAINT, HARD, SEND, SOFT, Counts, Event, HygieneStore
+from .store import COMPLAINT, SEND, SOFT, Counts, Event, HygieneStore
 
 SOURCE = "hygiene"
 WINDOW = _dt.timedelta(days=7)
@@ -29,27 +29,11 @@ MAX_COMPLAINT_RATE = 0.001
 
 
 @dataclass
-class Tally:
+class Tally(Counts):
     """What a scan added."""
 
-    sends: int = 0
-    hard: int = 0
-    soft: int = 0
-    complaints: int = 0
     reports: int = 0
     """Report messages read from mailboxes."""
-
-    def add(self, kind: str) -> None:
-        attr = {SEND: "sends", HARD: "hard", SOFT: "soft", COMPLAINT: "complaints"}[kind]
-        setattr(self, attr, getattr(self, attr) + 1)
-
-    def merge(self, other: "Tally") -> None:
-        for key, value in other.to_dict().items():
-            setattr(self, key, getattr(self, key) + value)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"sends": self.sends, "hard": self.hard, "soft": self.soft, "complaints": self.complaints,
-                "reports": self.reports}
 
 
 def delivery_events(d: Delivery) -> list[Event]:
@@ -154,8 +138,7 @@ def rates(store: HygieneStore, history: History, mailboxes: Iterable[str], now: 
         c = counted.get(mailbox, Counts())
         c = Counts(max(c.sends, warmup.get(mailbox, 0)), c.hard, c.soft, c.complaints)
         out.append(Rate(mailbox_subject(mailbox), c))
-        d = per_domain[mailbox.rpartition("@")[2]]
-        d.sends, d.hard, d.soft, d.complaints = d.sends + c.sends, d.hard + c.hard, d.soft + c.soft, d.complaints + c.complaints
+        per_domain[mailbox.rpartition("@")[2]].merge(c)
     out += [Rate(domain_subject(domain), c) for domain, c in sorted(per_domain.items())]
     return out
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Optional
 
 from coldmail.ops.history import History, utcnow
 
@@ -108,10 +108,25 @@ def to_csv(rows: list[Suppression]) -> str:
 
 @dataclass
 class Counts:
+    """Sends, hard and soft bounces, and complaints."""
+
     sends: int = 0
     hard: int = 0
     soft: int = 0
     complaints: int = 0
+    _FIELDS: ClassVar[dict[str, str]] = {SEND: "sends", HARD: "hard", SOFT: "soft", COMPLAINT: "complaints"}
+
+    def add(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` events of ``kind`` (``send``, ``hard``, ``soft`` or ``complaint``)."""
+        name = self._FIELDS[kind]
+        setattr(self, name, getattr(self, name) + n)
+
+    def merge(self, other: "Counts") -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 class HygieneStore:
@@ -188,9 +203,6 @@ class HygieneStore:
         with self.history.connect() as db:
             for mailbox, kind, n in db.execute("SELECT mailbox, kind, COUNT(*) FROM hygiene_events WHERE at >= ?"
                                                " GROUP BY mailbox, kind", (since.isoformat(),)):
-                c = out.setdefault(mailbox, Counts())
-                attr = {SEND: "sends", HARD: "hard", SOFT: "soft", COMPLAINT: "complaints"}.get(kind)
-                if attr:
-                    setattr(c, attr, getattr(c, attr) + n)
+                out.setdefault(mailbox, Counts()).add(kind, n)
         return out
 
