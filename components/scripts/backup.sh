@@ -236,9 +236,13 @@ do_run() {
 
 do_now() {
   load_settings
-  local rc=0
+  local rc=0 before=""
+  [[ -r "$STATE" ]] && before="$(cat "$STATE")"
   systemctl start "$SERVICE" || rc=$?
-  [[ -r "$STATE" ]] || die "the backup service ran but wrote no state (exit $rc): journalctl -u $SERVICE"
+  # A run that died before recording itself must not be reported as the previous run.
+  if [[ ! -r "$STATE" || "$(cat "$STATE")" == "$before" ]]; then
+    die "the backup service ran but recorded no run (exit $rc): journalctl -u $SERVICE"
+  fi
   cat "$STATE"
   return "$rc"
 }

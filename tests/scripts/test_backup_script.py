@@ -30,7 +30,8 @@ case "$1" in
   restart) touch "$FAKE/active-$unit" ;;
   enable) [[ "$2" == --now ]] && touch "$FAKE/active-$unit"; exit 0 ;;
   disable) rm -f "$FAKE/active-$unit"; exit 0 ;;
-  start) [[ "$unit" == coldmail-backup.service ]] && exec bash "$BACKUP_SH" run ;;
+  start) [[ -e "$FAKE/fail-start" ]] && exit 1
+         [[ "$unit" == coldmail-backup.service ]] && exec bash "$BACKUP_SH" run ;;
   *) exit 0 ;;
 esac
 '''
@@ -209,6 +210,15 @@ def test_now_runs_the_service_and_prints_the_state(box):
     state = json.loads(proc.stdout)
     assert state["status"] == "ok" and state["point"].startswith("mailcow-")
     assert box.calls[0] == "systemctl start coldmail-backup.service"
+
+
+def test_now_never_reports_an_earlier_run_as_this_one(box):
+    install(box)
+    box.run("backup.sh", args=["now"])
+    (box.fake / "fail-start").touch()  # the unit fails before the script records anything
+    proc = box.run("backup.sh", args=["now"], check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "the backup service ran but recorded no run (exit 1)" in proc.stderr
 
 
 def test_list_shows_each_point_with_its_parts_and_the_last_run(box):
