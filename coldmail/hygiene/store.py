@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Optional
 
 from coldmail.ops.history import History, utcnow
 
-SEND, HARD, SOFT, COMPLAINT, MANUAL = "send", "hard", "soft", "complaint", "manual"
+from .reports import HARD, SOFT
+
+SEND, COMPLAINT, MANUAL = "send", "complaint", "manual"
 EVERY_DOMAIN = "*"
 
 _SCHEMA = """

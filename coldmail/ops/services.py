@@ -122,7 +122,12 @@ def logs(target: remote.Target, service: str, *, since: Optional[str] = None,
 def relay_logs(target: remote.Target, since: str) -> list[str]:
     """The journal of the host's sending relays (``coldmail-relay@N``, one Postfix per floating IP) since ``since``."""
     m = _DURATION.match(since.strip())
-    start = f"-{m.group(1)}{m.group(2)}" if m else docker_since(since)
+    if m:
+        start = f"-{m.group(1)}{m.group(2)}"
+    else:
+        t = _dt.datetime.fromisoformat(docker_since(since).replace("Z", "+00:00"))
+        start = (t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)).astimezone(_dt.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC")
     result = remote.run(target, "journalctl --no-pager -o short-iso -u 'coldmail-relay@*' --since "
                         + shlex.quote(start), timeout=300)
     return result.stdout.splitlines()

@@ -118,3 +118,12 @@ def test_bad_addresses_and_foreign_domains_are_refused(cli):
     assert r.code == 2 and r.doc["errors"][0]["message"] == "not an email address: not-an-address"
     r = cli(["suppression", "list", "--domain", "elsewhere.test", "--json"])
     assert r.code == 2 and r.doc["errors"][0]["message"] == "'elsewhere.test' is not a domain of the stack"
+
+
+def test_a_scan_since_a_time_asks_docker_and_journald_in_their_own_formats(cli, ssh_server):
+    r = cli(["suppression", "scan", "--since", "2026-08-05T12:00:00+02:00", "--no-imap", "--json"])
+    assert r.code == 0, r.stderr
+    assert ssh_server.calls == [
+        "docker compose logs --no-color --timestamps --tail all --since 2026-08-05T12:00:00+02:00 postfix-mailcow",
+        "journalctl --no-pager -o short-iso -u coldmail-relay@* --since 2026-08-05 10:00:00 UTC"]
+    assert r.doc["result"]["scanned"]["mailboxes"] == 0
