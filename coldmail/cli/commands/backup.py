@@ -84,8 +84,8 @@ def backup_now(session: Session, stack: str, *, server: Optional[str] = None) ->
         if not run.ok:
             out.exit_code = EXIT_FAILED
             out.errors.append(ErrorEntry("backup_failed", f"the backup on {target.server} failed: {run.message}",
-                                         fix=f"see `coldmail server logs {target.server}` and the server's "
-                                             "`journalctl -u coldmail-backup.service`"))
+                                         fix=f"see `journalctl -u coldmail-backup.service` on {target.server}, "
+                                             "fix the cause, then `coldmail backup now` again"))
     changes, delivery = record_and_notify(day2.history(session), observations, day2.notifier(session),
                                           stack=stack, what="backup")
     out.result = {"servers": results, "health": _health(observations), "alerts": day2.alerts(changes, delivery)}
