@@ -5,12 +5,13 @@ import pulumi
 from coldmail import model as cm
 from coldmail.model.names import component_name
 from coldmail.model.secrets import plaintext_secrets
-from coldmail.model.stackfile import raw_from_pulumi
-from components import MailDomain, MailDomainArgs, MailServer, MailServerArgs
+from coldmail.model.stackfile import public_config, raw_from_pulumi
+from components import Backups, BackupsArgs, MailDomain, MailDomainArgs, MailServer, MailServerArgs
 
 # Validates the whole config first: a bad config raises ConfigError listing every issue before
 # a single resource is registered.
-stack = cm.load(raw_from_pulumi())
+raw = raw_from_pulumi()
+stack = cm.load(raw)
 ssh_private_key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
 # Names of the credentials given without --secret, for the policy pack to refuse; never their values.
 in_clear = plaintext_secrets(pulumi.runtime.get_config, pulumi.runtime.is_config_secret)
@@ -20,6 +21,9 @@ servers = {
                                               plaintext_secrets=in_clear))
     for s in stack.servers
 }
+config_export = public_config(raw)
+for s in stack.servers:
+    Backups(f"{s.name}-backups", BackupsArgs(server=servers[s.name], config=stack.backup, config_export=config_export))
 domains = [
     MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
     for d in stack.rollout.deployed(stack.domains)
@@ -27,6 +31,9 @@ domains = [
 
 pulumi.export("servers", {name: srv.summary for name, srv in servers.items()})
 pulumi.export("server_secrets", pulumi.Output.secret({name: srv.secrets for name, srv in servers.items()}))
+# Public halves of the pinned host keys: `coldmail server …` and `coldmail backup …` verify the server with them.
+pulumi.export("ssh_host_keys", {name: srv.host_key.public_key_openssh.apply(lambda k: (k or "").strip())
+                                for name, srv in servers.items()})
 pulumi.export("domains", {d.domain_name: d.summary for d in domains})
 pulumi.export("credentials", pulumi.Output.secret(pulumi.Output.all(*[d.credentials for d in domains]).apply(
     lambda per_domain: [c for creds in per_domain for c in creds])))

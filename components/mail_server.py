@@ -114,6 +114,8 @@ class MailServer(pulumi.ComponentResource):
 
     host_key: tls.PrivateKey
     """The pinned SSH host key: the first SSH connection already verifies the server."""
+    connection: command.remote.ConnectionArgs
+    """SSH to the server as root, verifying the pinned host key; for components that run commands there."""
     ssh_key: hcloud.SshKey
     firewall: hcloud.Firewall
     server: hcloud.Server
@@ -150,6 +152,7 @@ class MailServer(pulumi.ComponentResource):
             host=self.ip_addresses[0], user="root", private_key=args.ssh_private_key,
             host_key=self.host_key.public_key_openssh.apply(lambda k: (k or "").strip() or None),
             dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=15)
+        self.connection = self._ssh
         self._install_mailcow()
         self._create_relays()
 

@@ -122,14 +122,68 @@ REPORTS_SUMMARY = _obj({
 
 DMARC_ADVANCE = _obj(dict(CONFIG_EDIT["properties"], evidence=DMARC_EVIDENCE, forced=_BOOL))
 
+KEPT_DATA = _obj({"server": _STR, "point": _STR, "server_path": _STR, "offsite": _BOOL, "local_path": _NSTR})
+DESTROY = _obj({**OPERATION["properties"], "kept_data": {"type": ["array", "null"], "items": KEPT_DATA}},
+               required=OPERATION["required"])
+
+HEALTH = _list(_obj({"check": _STR, "subject": _STR, "status": _STR, "summary": _STR, "value": _NNUM}))
+ALERTS = _obj({"changes": _list(_obj({"check": _STR, "subject": _STR, "previous": _NSTR, "status": _STR,
+                                      "summary": _STR})),
+               "notified": _BOOL})
+BACKUP_RUN = _obj({"status": {"enum": ["ok", "failed"]}, "point": _NSTR, "message": _STR,
+                   "offsite": {"enum": ["ok", "failed", "off"]}, "started_at": _NSTR, "finished_at": _NSTR})
+BACKUP_LISTING = _obj({"server": _STR, "location": _STR, "delete_days": _INT, "offsite": _BOOL,
+                       "points": _list(_obj({"name": _STR, "parts": _list(_STR), "created_at": _STR,
+                                             "size_bytes": _INT, "config_export": _BOOL})),
+                       "latest": _NSTR, "latest_age_hours": _NNUM,
+                       "last_run": {"type": ["object", "null"], **{k: v for k, v in BACKUP_RUN.items() if k != "type"}}})
+BACKUP_LIST = _obj({"servers": _list(BACKUP_LISTING), "health": HEALTH, "alerts": ALERTS})
+BACKUP_NOW = _obj({"servers": _list(_obj({"server": _STR, "run": BACKUP_RUN, "location": _STR, "path": _NSTR})),
+                   "health": HEALTH, "alerts": ALERTS})
+BACKUP_RESTORE = _obj({"server": _STR, "point": _STR, "restored": _list(_STR)})
+
+SERVER_RESTART = _obj({"server": _STR, "services": _list(_STR)})
+SERVER_LOGS = _obj({"server": _STR, "service": _STR, "since": _NSTR, "count": _INT,
+                    "lines": _list(_obj({"container": _STR, "time": _NSTR, "message": _STR}))})
+SERVER_QUEUE = _obj({
+    "server": _STR,
+    "summary": _obj({"total": _INT, "by_queue": {"type": "object", "additionalProperties": _INT},
+                     "deferred_by_reason": _list(_obj({"reason": _STR, "recipients": _INT})),
+                     "deferred_by_destination": _list(_obj({"domain": _STR, "recipients": _INT}))}),
+    "messages": _list(_obj({"queue_id": _STR, "queue_name": _STR, "arrival_time": _NSTR,
+                            "size": {"type": ["integer", "null"]}, "sender": _STR,
+                            "recipients": _list(_obj({"address": _STR, "delay_reason": _NSTR}))})),
+    "action": _obj({"flushed": _NSTR, "deleted": _NSTR, "found": {"type": ["boolean", "null"]}}),
+})
+
+SUPPRESSION_ENTRY = _obj({"email": _STR, "type": {"enum": ["hard", "complaint", "manual"]}, "reason": _STR,
+                          "sending_domain": _STR, "source": _STR, "first_seen": _STR, "last_seen": _STR,
+                          "count": _INT})
+SUPPRESSION_LIST = _obj({"domain": _NSTR, "count": _INT, "entries": _list(SUPPRESSION_ENTRY)})
+SUPPRESSION_ADD = _obj({"domain": _STR, "added": _list(_STR), "already": _list(_STR)})
+SUPPRESSION_EXPORT = _obj({"file": _STR, "format": {"enum": ["csv"]}, "mode": _STR, "domain": _NSTR, "count": _INT,
+                           "columns": _list(_STR)})
+SUPPRESSION_SCAN = _obj({
+    "since": _STR, "window_days": _INT,
+    "scanned": _obj({"servers": _list(_STR), "log_lines": _INT, "deliveries": _INT, "mailboxes": _INT}),
+    "new": _obj({"sends": _INT, "hard": _INT, "soft": _INT, "complaints": _INT, "reports": _INT}),
+    "suppressed": _INT,
+    "flagged": _list(_obj({"check": _STR, "subject": _STR, "value": _NNUM, "summary": _STR})),
+    "alerts": ALERTS,
+})
+
 RESULT_SCHEMAS: dict[str, dict] = {
     "plan": PLAN,
-    "preview": OPERATION, "up": OPERATION, "destroy": OPERATION, "refresh": OPERATION,
+    "preview": OPERATION, "up": OPERATION, "destroy": DESTROY, "refresh": OPERATION,
     "domain add": CONFIG_EDIT, "domain remove": CONFIG_EDIT, "mailbox add": CONFIG_EDIT,
     "mailbox remove": CONFIG_EDIT, "server add": CONFIG_EDIT, "server remove": CONFIG_EDIT,
     "credentials export": CREDENTIALS_EXPORT,
     "status": STATUS,
     "reports fetch": REPORTS_FETCH, "reports summary": REPORTS_SUMMARY, "dmarc advance": DMARC_ADVANCE,
+    "backup now": BACKUP_NOW, "backup list": BACKUP_LIST, "backup restore": BACKUP_RESTORE,
+    "server restart": SERVER_RESTART, "server logs": SERVER_LOGS, "server queue": SERVER_QUEUE,
+    "suppression scan": SUPPRESSION_SCAN, "suppression list": SUPPRESSION_LIST, "suppression add": SUPPRESSION_ADD,
+    "suppression export": SUPPRESSION_EXPORT,
 }
 
 ENVELOPE = _obj({

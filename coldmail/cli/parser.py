@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply_.add_argument("--yes", "-y", action="store_true", help="apply without asking (needed when not on a terminal)")
 
     p = _Parser(prog="coldmail", description="Self-hosted cold-email infrastructure over Pulumi: plan, deploy, "
-                "edit domains and mailboxes, export credentials. Reference: docs/cli.md")
+                "edit domains and mailboxes, export credentials, run backups, keep lists clean, operate the "
+                "servers. Reference: docs/cli.md")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -65,8 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--diff", action="store_true", help="show property-level diffs")
     leaf(sub, "up", "up", lambda s, a: c.up(s, a.stack, yes=a.yes, parallel=a.parallel),
          "create or update everything (asks first unless --yes)", [ops, apply_])
-    leaf(sub, "destroy", "destroy", lambda s, a: c.destroy(s, a.stack, yes=a.yes, parallel=a.parallel),
-         "delete every resource of the stack (asks first unless --yes)", [ops, apply_])
+    sp = leaf(sub, "destroy", "destroy", lambda s, a: c.destroy(
+        s, a.stack, yes=a.yes, parallel=a.parallel, keep_data=a.keep_data, backup_dir=a.backup_dir),
+        "delete every resource of the stack (asks first unless --yes)", [ops, apply_])
+    sp.add_argument("--keep-data", action="store_true",
+                    help="first back up every server and keep the backup (off-site, else downloaded); "
+                         "a failed backup destroys nothing")
+    sp.add_argument("--backup-dir", default=None,
+                    help="where --keep-data downloads backups without an off-site copy "
+                         "(default: <project>/.coldmail/backups/<stack>)")
     leaf(sub, "refresh", "refresh", lambda s, a: c.refresh(s, a.stack, parallel=a.parallel),
          "read the real state of every resource into the stack", [ops])
     leaf(sub, "status", "status", lambda s, a: c.status(s, a.stack), "stack outputs and the latest check results")
@@ -94,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         s, a.stack, a.addresses, yes=a.yes, parallel=a.parallel), "remove mailboxes", [ops, apply_])
     sp.add_argument("addresses", nargs="+", metavar="ADDRESS")
 
-    srv = group("server", "add or remove a mail server")
+    srv = group("server", "add, remove and operate a mail server")
     sp = leaf(srv, "add", "server add", lambda s, a: c.server_add(
         s, a.stack, a.name, hostname=a.hostname, floating_ips=a.floating_ips, ssh_public_key=a.ssh_public_key,
         admin_cidrs=a.admin_cidrs, location=a.location, server_type=a.server_type, yes=a.yes, parallel=a.parallel),
@@ -110,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp = leaf(srv, "remove", "server remove", lambda s, a: c.server_remove(
         s, a.stack, a.name, yes=a.yes, parallel=a.parallel), "remove a server no domain uses", [ops, apply_])
     sp.add_argument("name")
+    sp = leaf(srv, "restart", "server restart", lambda s, a: c.server_restart(s, a.stack, a.name, service=a.service),
+              "restart a Mailcow service (docker compose restart <service>-mailcow) or all of them, over SSH")
+    sp.add_argument("name")
+    sp.add_argument("--service", default=None, help="postfix, dovecot, rspamd, … (default: every service)")
+    sp = leaf(srv, "logs", "server logs", lambda s, a: c.server_logs(
+        s, a.stack, a.name, service=a.service, since=a.since, tail=a.tail),
+        "a Mailcow service's logs (docker compose logs), over SSH")
+    sp.add_argument("name")
+    sp.add_argument("--service", required=True, help="postfix, dovecot, rspamd, …")
+    sp.add_argument("--since", default=None, help="only lines since: 30m, 1h, 2d or 2026-08-05T10:00:00Z")
+    sp.add_argument("--tail", type=int, default=1000, help="at most this many lines (default 1000)")
+    sp = leaf(srv, "queue", "server queue", lambda s, a: c.server_queue(
+        s, a.stack, a.name, flush=a.flush, delete=a.delete, yes=a.yes),
+        "Postfix's queue (deferred mail by reason and destination); flush it or delete one message", [apply_])
+    sp.add_argument("name")
+    sp.add_argument("--flush", nargs="?", const="", default=None, metavar="QUEUE_ID",
+                    help="retry delivery now: one message, or the whole queue without an id")
+    sp.add_argument("--delete", default=None, metavar="QUEUE_ID", help="delete one message (asks unless --yes)")
 
     cred = group("credentials", "mailbox credentials")
     sp = leaf(cred, "export", "credentials export", lambda s, a: c.credentials_export(
@@ -148,12 +174,57 @@ def build_parser() -> argparse.ArgumentParser:
         "(config edit, then preview; --yes applies)", [ops, apply_])
     sp.add_argument("domain")
     sp.add_argument("--force", action="store_true", help="write the edit even when the evidence is not there")
+    bak = group("backup", "Mailcow's backups on the servers, over SSH")
+    sp = leaf(bak, "now", "backup now", lambda s, a: c.backup_now(s, a.stack, server=a.server),
+              "back up now and wait for it (every server, or --server)")
+    sp.add_argument("--server", default=None, help="one server (default: all)")
+    sp = leaf(bak, "list", "backup list", lambda s, a: c.backup_list(s, a.stack, server=a.server),
+              "the restore points and the last run of each server; records their health")
+    sp.add_argument("--server", default=None, help="one server (default: all)")
+    sp = leaf(bak, "restore", "backup restore", lambda s, a: c.backup_restore(
+        s, a.stack, a.point, server=a.server, parts=a.parts.split(",") if a.parts else None, yes=a.yes),
+        "restore parts of a restore point (asks unless --yes)", [apply_])
+    sp.add_argument("point", metavar="POINT", help="a restore point, e.g. mailcow-2026-08-05-03-30-01")
+    sp.add_argument("--server", default=None, help="the server (needed when the stack has several)")
+    sp.add_argument("--parts", default=None,
+                    help="comma-separated: vmail,crypt,redis,rspamd,postfix,mysql or all (default: all the point holds)")
+
+    sup = group("suppression", "addresses no mailbox may mail again: hard bounces, complaints, by hand")
+    sp = leaf(sup, "scan", "suppression scan", lambda s, a: c.suppression_scan(
+        s, a.stack, server=a.server, since=a.since, logs=not a.no_logs, imap=not a.no_imap),
+        "read bounces and complaints (Postfix logs over SSH, reports over IMAP); update the list and the rates")
+    sp.add_argument("--server", default=None, help="one server (default: all)")
+    sp.add_argument("--since", default="24h", help="log window: 30m, 24h, 2d… (default 24h)")
+    sp.add_argument("--no-logs", action="store_true", help="skip the Postfix logs")
+    sp.add_argument("--no-imap", action="store_true", help="skip the mailboxes")
+    sp = leaf(sup, "list", "suppression list", lambda s, a: c.suppression_list(s, a.stack, domain=a.domain),
+              "the suppression list")
+    sp.add_argument("--domain", default=None, help="one sending domain (with the entries for every domain)")
+    sp = leaf(sup, "add", "suppression add", lambda s, a: c.suppression_add(
+        s, a.stack, a.addresses, domain=a.domain, reason=a.reason), "suppress addresses by hand")
+    sp.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    sp.add_argument("--domain", default=None, help="only for this sending domain (default: every domain)")
+    sp.add_argument("--reason", default="added by hand")
+    sp = leaf(sup, "export", "suppression export", lambda s, a: c.suppression_export(
+        s, a.stack, out_file=a.out, fmt=a.format, domain=a.domain, force=a.force),
+        "write the list as CSV for a sequencer's blocklist import, to a 0600 file")
+    sp.add_argument("--format", choices=("csv",), default="csv")
+    sp.add_argument("--out", required=True, help="file to write (kept if it exists, unless --force)")
+    sp.add_argument("--domain", default=None, help="one sending domain (with the entries for every domain)")
+    sp.add_argument("--force", action="store_true", help="replace an existing file")
     return p
+
+
+def _groups(parser: argparse.ArgumentParser) -> set[str]:
+    """The commands that take an action word (``domain add``), read off the parser itself."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {name for name, p in sub.choices.items()
+            if any(isinstance(a, argparse._SubParsersAction) for a in p._actions)}
 
 
 def guess_command(argv: list[str]) -> str:
     """The command name for the envelope of a command line that did not parse."""
     words = [a for a in argv if not a.startswith("-")]
-    if words[:1] and words[0] in ("domain", "mailbox", "server", "credentials", "reports", "dmarc") and len(words) > 1:
+    if len(words) > 1 and words[0] in _groups(build_parser()):
         return f"{words[0]} {words[1]}"
     return words[0] if words else "coldmail"

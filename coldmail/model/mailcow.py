@@ -14,6 +14,19 @@ DEFAULT_DKIM_SELECTOR = "dkim"
 _API_KEY = re.compile(r"^[A-Za-z0-9-]{16,255}$")
 _RELEASE_TAG = re.compile(r"^\d{4}-\d{2}[a-z]?$")
 
+#: Mailcow's compose services, each run as container ``<name>-mailcow`` (docker-compose.yml).
+SERVICES = ("unbound", "mysql", "redis", "clamd", "rspamd", "php-fpm", "sogo", "dovecot", "postfix",
+            "postfix-tlspol", "memcached", "nginx", "acme", "netfilter", "watchdog", "dockerapi", "olefy", "ofelia")
+#: What ``helper-scripts/backup_and_restore.sh`` backs up and restores, each its own archive
+#: (docs/mailcow-api.md §8); ``all`` means every one of them.
+BACKUP_PARTS = ("vmail", "crypt", "redis", "rspamd", "postfix", "mysql")
+
+
+def service_container(service: str) -> str:
+    """The compose service name of a Mailcow service: ``postfix`` → ``postfix-mailcow``."""
+    return f"{service}-mailcow"
+
+
 #: The defaults of Mailcow's "Default" domain template, used when a limit is left out.
 DOMAIN_TEMPLATE = {"max_mailboxes": 10, "max_aliases": 400, "domain_quota_mb": 10240,
                    "max_mailbox_quota_mb": 10240, "default_mailbox_quota_mb": 3072}

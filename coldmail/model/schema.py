@@ -15,7 +15,7 @@ from .domains import read_domains
 from .errors import ConfigError, ConfigIssue
 from .reader import NAMESPACE, Section, TopSection, decode
 from .reporting import read_reports
-from .sections import read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
+from .sections import read_backup, read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
 from .servers import check_ptr_names_unique, read_servers
 from .sizing import domain_sizing
 from .stackfile import TOP_LEVEL_KEYS
@@ -53,6 +53,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     limits = read_limits(issues, raw.get("limits"))
     rollout = read_rollout(issues, raw.get("rollout"))
     reports = read_reports(issues, raw.get("reports"))
+    backup = read_backup(issues, raw.get("backup"))
     names_default = raw.get("names") if isinstance(raw.get("names"), Mapping) else {}
     Section(issues, f"{NAMESPACE}:names", names_default, ("firstNames", "lastNames"))
 
@@ -64,7 +65,8 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     if issues:
         raise ConfigError(issues)
     return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
-                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports)
+                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports,
+                       backup=backup)
 
 
 def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -20,23 +20,38 @@ HCLOUD_TOKEN = "hcloud:token"
 CLOUDFLARE_TOKEN = "cloudflare:apiToken"
 SSH_PRIVATE_KEY = "coldmail:sshPrivateKey"
 SERVERS = "coldmail:servers"
+BACKUP = "coldmail:backup"
+#: The off-site backup's credentials, under ``coldmail:backup.offsite``.
+OFFSITE_SECRETS = ("password", "accessKeyId", "secretAccessKey")
 _SERVER_KEY = re.compile(r"(coldmail:servers)\[(\d+)\]\.(\w+)")
+_OFFSITE_KEY = re.compile(r"(coldmail:backup)\.offsite\.(\w+)")
 
 
 def is_secret_name(key: object) -> bool:
     return bool(SECRET_NAME.search(str(key)))
 
 
-def secret_paths(servers: Any) -> list[str]:
-    """The config path of every credential a real run needs, for the decoded ``coldmail:servers`` list."""
+def offsite(backup: Any) -> Optional[Mapping[str, Any]]:
+    """The decoded ``coldmail:backup`` value's off-site section, when the stack has one."""
+    section = backup.get("offsite") if isinstance(backup, Mapping) else None
+    return section if isinstance(section, Mapping) else None
+
+
+def secret_paths(servers: Any, backup: Any = None) -> list[str]:
+    """The config path of every credential a real run needs, for the decoded ``coldmail:servers`` list
+    and ``coldmail:backup`` section."""
     paths = [HCLOUD_TOKEN, CLOUDFLARE_TOKEN, SSH_PRIVATE_KEY]
     paths += [f"{SERVERS}[{i}].mailcowApiKey" for i, _ in enumerate(servers if isinstance(servers, list) else [])]
+    if offsite(backup) is not None:
+        paths += [f"{BACKUP}.offsite.{k}" for k in OFFSITE_SECRETS]
     return paths
 
 
 def config_key(path: str) -> str:
     """The stack-config key a path lives in: ``coldmail:servers[0].mailcowApiKey`` is in ``coldmail:servers``."""
-    return path.partition("[")[0]
+    ns, _, rest = path.partition(":")
+    key = re.split(r"[.\[]", rest, maxsplit=1)[0]
+    return f"{ns}:{key}"
 
 
 def set_secret_command(path: str, stack: Optional[str] = None) -> str:
@@ -48,6 +63,8 @@ def set_secret_command(path: str, stack: Optional[str] = None) -> str:
         return f"{pre} {path}   # paste a Cloudflare token with Zone.DNS edit + Zone read"
     if path == SSH_PRIVATE_KEY:
         return f"{pre} {path} < ~/.ssh/coldmail_ed25519"
+    if _OFFSITE_KEY.fullmatch(path):
+        return f"{pre} --path '{path}'   # paste the value at the prompt"
     return f"{pre} --path '{path}' \"$(openssl rand -hex 24)\""
 
 
@@ -57,13 +74,16 @@ class SecretSpec:
     command: str
 
 
-def secret_specs(stack: str, servers: Any) -> list[SecretSpec]:
+def secret_specs(stack: str, servers: Any, backup: Any = None) -> list[SecretSpec]:
     """Every secret a real run needs, with the exact line that sets it."""
-    return [SecretSpec(p, set_secret_command(p, stack)) for p in secret_paths(servers)]
+    return [SecretSpec(p, set_secret_command(p, stack)) for p in secret_paths(servers, backup)]
 
 
 def secret_value(get: Callable[[str], Any], path: str) -> Any:
     """The value at a credential's ``path``, reading config keys with ``get``; None when it is not set."""
+    o = _OFFSITE_KEY.fullmatch(path)
+    if o:
+        return (offsite(decode(get(o.group(1)))) or {}).get(o.group(2))
     m = _SERVER_KEY.fullmatch(path)
     if not m:
         return get(path)
@@ -83,7 +103,7 @@ def plaintext_secrets(get: Callable[[str], Any],
     Returns paths only, never a value.
     """
     out = []
-    for path in secret_paths(decode(get(SERVERS))):
+    for path in secret_paths(decode(get(SERVERS)), decode(get(BACKUP))):
         value = secret_value(get, path)
         if value in (None, "") or is_secure(value) or (is_secret_key is not None and is_secret_key(config_key(path))):
             continue

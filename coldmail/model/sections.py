@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+import re
+from typing import Any, Optional
 
 from .errors import ConfigIssue
 from .mailcow import DKIM_KEY_SIZES, DKIM_MIN_STRONG_BITS, DEFAULT_DKIM_SELECTOR, dkim_selector_problem
 from .names import email_problem
-from .reader import NAMESPACE, Section
-from .types import DkimConfig, DmarcConfig, DnsConfig, Limits, Rollout
+from .reader import NAMESPACE, Section, is_secure
+from .secrets import OFFSITE_SECRETS
+from .types import BackupConfig, DkimConfig, DmarcConfig, DnsConfig, Limits, OffsiteBackup, Rollout
 from .warmup import WarmupPlan
 
 DMARC_PHASES = ("none", "quarantine", "reject")
@@ -96,3 +98,59 @@ def read_limits(issues: list[ConfigIssue], data: Any) -> Limits:
 def read_rollout(issues: list[ConfigIssue], data: Any) -> Rollout:
     r = Section(issues, f"{NAMESPACE}:rollout", data, ("batchSize", "stage"))
     return Rollout(r.int("batchSize", 0, 0, 1000), r.int("stage", 1, 1, 1000))
+
+
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+# Backup paths reach a shell and a systemd unit: plain characters only.
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")
+# restic's S3 form: s3:https://<endpoint>/<bucket>[/<path>] (or s3:<endpoint>/<bucket>, https implied).
+_S3_REPOSITORY = re.compile(r"^s3:(https?://)?[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._-]+(/[A-Za-z0-9._/-]*)?$")
+"""The ``backup.offsite`` keys that must be set with ``pulumi config set --secret``."""
+
+
+def _secret(r: Section, key: str) -> tuple[Optional[str], bool]:
+    """The clear value (inside the running program) and whether the key is set at all (encrypted or not)."""
+    raw = r.data.get(key)
+    if raw is None:
+        return None, False
+    if is_secure(raw):
+        return None, True
+    if isinstance(raw, str) and raw:
+        return raw, True
+    r.error(key, "must be a non-empty string", "set it with `pulumi config set --secret --path`")
+    return None, False
+
+
+def read_backup(issues: list[ConfigIssue], data: Any) -> BackupConfig:
+    r = Section(issues, f"{NAMESPACE}:backup", data, ("enabled", "time", "deleteDays", "location", "offsite"))
+    default = BackupConfig()
+    time = r.str("time", default.time) or default.time
+    if not _TIME.match(time):
+        r.error("time", f"{time!r} is not a time of day", "write it as HH:MM, e.g. 03:30")
+        time = default.time
+    location = r.str("location", default.location) or default.location
+    if not _PATH.match(location) or "/../" in location + "/":
+        r.error("location", f"{location!r} is not an absolute path of plain characters",
+                "use a path like /var/backups/mailcow")
+        location = default.location
+    offsite = None
+    if r.has("offsite"):
+        o = Section(issues, r.sub("offsite"), r.data.get("offsite"), ("repository", "keepDays", *OFFSITE_SECRETS))
+        repository = o.str("repository", required=True,
+                           fix="set restic's S3 repository, e.g. s3:https://s3.eu-central-1.example.com/bucket/coldmail")
+        if repository and not _S3_REPOSITORY.match(repository):
+            o.error("repository", f"{repository!r} is not an S3 repository restic understands",
+                    "write it as s3:https://<endpoint>/<bucket>/<path>")
+        values = {}
+        for key in OFFSITE_SECRETS:
+            value, is_set = _secret(o, key)
+            if not is_set:
+                o.error(key, "is required for the off-site copy",
+                        f"pulumi config set --secret --path 'coldmail:backup.offsite.{key}' <value>"
+                        + (" (generate it: openssl rand -base64 32; keep it: without it the copy is unreadable)"
+                           if key == "password" else ""))
+            values[key] = value
+        offsite = OffsiteBackup(repository or "", o.int("keepDays", 30, 1, 3650), password=values["password"],
+                                access_key_id=values["accessKeyId"], secret_access_key=values["secretAccessKey"])
+    return BackupConfig(enabled=r.bool("enabled", True), time=time, delete_days=r.int("deleteDays", 14, 1, 3650),
+                        location=location, offsite=offsite)

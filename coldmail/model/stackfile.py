@@ -4,11 +4,33 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .reader import NAMESPACE, decode
+from .reader import NAMESPACE, decode, is_secure
+from .secrets import is_secret_name
 
 #: Every top-level ``coldmail:*`` key the schema reads.
 TOP_LEVEL_KEYS = ("servers", "domains", "dmarc", "dkim", "warmup", "dns", "limits", "rollout", "names",
-                  "sshPrivateKey", "reports")
+                  "sshPrivateKey", "reports", "backup")
+
+
+#: Keys that are secret although their names do not say so (an S3 key id is half of a credential).
+_SECRET_KEYS = ("accessKeyId",)
+
+
+def public_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``coldmail:*`` config without a single secret, in a stack file's shape (``{"config": {…}}``).
+
+    What a backup keeps beside Mailcow's data, so the stack can be re-created from it; secrets are set
+    again with ``pulumi config set --secret``. Secret-named keys and encrypted values are left out.
+    """
+    def scrub(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: scrub(v) for k, v in value.items()
+                    if not (is_secret_name(k) or k in _SECRET_KEYS or is_secure(v))}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return {"config": {f"{NAMESPACE}:{k}": v for k, v in scrub(dict(raw)).items()}}
 
 
 def read_stack_file(path: str) -> dict[str, Any]:

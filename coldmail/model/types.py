@@ -154,6 +154,33 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class OffsiteBackup:
+    """An encrypted copy of every backup in S3-compatible storage, made with restic."""
+
+    repository: str
+    """restic's repository string, ``s3:https://<endpoint>/<bucket>/<path>``."""
+    keep_days: int
+    password: Optional[str] = field(default=None, repr=False, compare=False)
+    """restic's repository password, a secret: it encrypts the copy, and losing it loses the copy."""
+    access_key_id: Optional[str] = field(default=None, repr=False, compare=False)
+    secret_access_key: Optional[str] = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """Mailcow's own backup, run daily on each server by a systemd timer."""
+
+    enabled: bool = True
+    time: str = "03:30"
+    """When the daily run starts, ``HH:MM`` in the server's time zone."""
+    delete_days: int = 14
+    """Backups older than this are deleted by Mailcow's script (``--delete-days``)."""
+    location: str = "/var/backups/mailcow"
+    """``MAILCOW_BACKUP_LOCATION`` on the server."""
+    offsite: Optional[OffsiteBackup] = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     servers: tuple[Server, ...]
     domains: tuple[Domain, ...]
@@ -165,6 +192,7 @@ class StackConfig:
     rollout: Rollout
     ssh_private_key_is_set: bool = False
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    backup: BackupConfig = BackupConfig()
 
     def server(self, name: str) -> Server:
         for s in self.servers:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from .history import FAIL, SEVERITY, WARN, Change
+from .history import FAIL, SEVERITY, WARN, Change, History, Observation
 
 ENV_URLS = "COLDMAIL_NOTIFY_URLS"
 LOG = logging.getLogger("coldmail.notify")
@@ -80,3 +80,10 @@ class Notifier:
                  f" — {c.observation.summary}" for c in ordered]
         title = f"coldmail {stack}: {len(changes)} {what} change(s)"
         return self.send(title, "\n".join(lines), level)
+
+
+def record_and_notify(history: History, observations: Iterable[Observation], notifier: Optional[Notifier], *,
+                      stack: str, what: str) -> tuple[list[Change], Optional[Delivery]]:
+    """Store one run's observations and send one message for what changed (nothing when nothing did)."""
+    changes = history.record(list(observations))
+    return changes, notifier.changes(changes, stack=stack, what=what) if notifier is not None else None

@@ -39,7 +39,7 @@ _PLACEHOLDER_V6 = ipaddress.ip_network("2001:db8::/32")
 
 def secret_status(config: Mapping[str, Any], stack: str) -> list[dict[str, str]]:
     out = []
-    for spec in secret_specs(stack, decode(config.get(secrets.SERVERS))):
+    for spec in secret_specs(stack, decode(config.get(secrets.SERVERS)), decode(config.get(secrets.BACKUP))):
         value = secret_value(config.get, spec.key)
         status = "not_set" if value is None else "set" if is_secure(value) else "plaintext"
         out.append({"key": spec.key, "status": status, "command": spec.command})
@@ -75,8 +75,13 @@ def placeholder_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[
         out[secrets.SERVERS] = [
             dict(s, mailcowApiKey=f"{engine.PLACEHOLDER}-mailcow-api-key-{i}") if isinstance(s, Mapping) else s
             for i, s in enumerate(servers)]
+    offsite = secrets.offsite(out.get(secrets.BACKUP))
+    if offsite is not None:
+        out[secrets.BACKUP] = dict(out[secrets.BACKUP], offsite=dict(
+            offsite, **{k: f"{engine.PLACEHOLDER}-backup-{k}" for k in secrets.OFFSITE_SECRETS}))
     in_clear = {secrets.config_key(p) for p in secrets.plaintext_secrets(config.get)}
     keys = [secrets.SSH_PRIVATE_KEY, secrets.HCLOUD_TOKEN, secrets.CLOUDFLARE_TOKEN, secrets.SERVERS]
+    keys += [secrets.BACKUP] if offsite is not None else []
     return out, [k for k in keys if k not in in_clear]
 
 

@@ -34,6 +34,8 @@ REPORTS_DMARC_PASS = "reports.dmarc_pass"        # value: share of reported mess
 REPORTS_UNKNOWN_SOURCES = "reports.unknown_sources"  # value: sources outside the stack; data: {"sources": [...]}
 REPORTS_TLS_FAILURES = "reports.tls_failures"    # value: failed TLS sessions; data: {"failures_by_type": {...}}
 REPORTS_PHASE_READY = "reports.phase_ready"      # value: 1 when the next DMARC phase is due; data: the evidence
+BACKUP_RUN = "backup.run"                        # the last backup run: ok or fail; data: the run
+BACKUP_OFFSITE = "backup.offsite"                # the last run's off-site copy: ok or fail
 
 #: Bounce rate past which big mailbox providers distrust a sender.
 MAX_BOUNCE_RATE = 0.03

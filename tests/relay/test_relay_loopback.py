@@ -7,31 +7,16 @@ on 127.0.0.1 stands in for the recipients' MX and records who connected and what
 
 from __future__ import annotations
 
-import os
-import shutil
 import smtplib
-import socket
-import stat
-import subprocess
 import threading
 import time
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from components.relay import RelayConfig, render_files
-
-POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-MASTER = "/usr/lib/postfix/sbin/master"
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
+from components.relay import RelayConfig
+from tests.support.mta import PostfixInstance, free_port, make_traversable, require_postfix
 
 class _Sink:
     """Records every delivered message with the peer address and HELO name it came with."""
@@ -50,7 +35,7 @@ class _Sink:
 @pytest.fixture
 def sink():
     handler = _Sink()
-    port = _free_port("127.0.0.1")
+    port = free_port("127.0.0.1")
     controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="sink.test")
     controller.start()
     handler.port = port
@@ -58,68 +43,20 @@ def sink():
     controller.stop()
 
 
-def _require_postfix() -> None:
-    # A missing Postfix is a broken test machine, never a reason to skip (`make system-deps` installs it).
-    assert os.path.exists(POSTFIX) and os.path.exists(MASTER), (
-        "Debian's postfix is not installed: run `make system-deps` (preseed 'No configuration', then "
-        "apt-get install postfix)")
-
-
-class _Relay:
-    def __init__(self, base: Path, cfg: RelayConfig) -> None:
-        self.base, self.cfg, self.proc = base, cfg, None
-
-    def start(self) -> None:
-        etc = Path(self.cfg.config_directory)
-        etc.mkdir(parents=True)
-        Path(self.cfg.queue_directory).mkdir(parents=True)
-        old = time.time() - 60
-        for fname, text in render_files(self.cfg).items():
-            (etc / fname).write_text(text)
-            # A main.cf younger than a second makes postfix pause ~2 s "to let the file settle".
-            os.utime(etc / fname, (old, old))
-        check = subprocess.run([POSTFIX, "-c", str(etc), "check"], capture_output=True, text=True, timeout=30)
-        assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.log()}"
-        assert check.stdout + check.stderr == "", f"postfix check warned: {check.stdout}{check.stderr}"
-        self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.cfg.listen_address, self.cfg.port), timeout=0.5).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, f"master exited: {self.log()}"
-                time.sleep(0.02)
-        raise AssertionError(f"relay {self.cfg.name} never listened: {self.log()}")
-
-    def log(self) -> str:
-        p = Path(self.cfg.maillog_file or "")
-        return p.read_text(errors="replace") if p.is_file() else "(no maillog)"
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def relays(tmp_path):
-    _require_postfix()
+    require_postfix()
     # The postfix user must traverse every ancestor of the queue and data directories.
-    for p in [tmp_path, *tmp_path.parents]:
-        mode = p.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(p, mode | stat.S_IXOTH)
-    started: list[_Relay] = []
+    make_traversable(tmp_path)
+    started: list[PostfixInstance] = []
 
-    def make(name: str, address: str, helo: str, sink_port: int) -> _Relay:
+    def make(name: str, address: str, helo: str, sink_port: int) -> PostfixInstance:
         base = tmp_path / name
-        cfg = RelayConfig(name=name, listen_address=address, port=_free_port(address), bind_address=address,
+        cfg = RelayConfig(name=name, listen_address=address, port=free_port(address), bind_address=address,
                           helo_name=helo, mynetworks="127.0.0.0/8", config_directory=str(base / "etc"),
                           queue_directory=str(base / "queue"), data_directory=str(base / "data"),
                           maillog_file=str(base / "maillog"), relayhost=f"[127.0.0.1]:{sink_port}", dns=False)
-        relay = _Relay(base, cfg)
+        relay = PostfixInstance(base, cfg)
         relay.start()
         started.append(relay)
         return relay
@@ -129,7 +66,7 @@ def relays(tmp_path):
         r.stop()
 
 
-def _send(relay: _Relay, rcpt: str) -> None:
+def _send(relay: PostfixInstance, rcpt: str) -> None:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = "anna@sender.test", rcpt, f"via {relay.cfg.name}"
     msg.set_content("hello")
@@ -137,7 +74,7 @@ def _send(relay: _Relay, rcpt: str) -> None:
         s.send_message(msg)
 
 
-def _wait_for(sink: _Sink, count: int, relay: _Relay) -> None:
+def _wait_for(sink: _Sink, count: int, relay: PostfixInstance) -> None:
     deadline = time.monotonic() + 15
     while len(sink.received) < count and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -169,7 +106,7 @@ def test_two_relays_each_send_from_their_own_address_and_helo(relays, sink):
 
 def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
     # mynetworks of production relays is Mailcow's bridge only: nobody else may relay through them.
-    relay_cfg = RelayConfig(name="relay4", listen_address="127.0.0.4", port=_free_port("127.0.0.4"),
+    relay_cfg = RelayConfig(name="relay4", listen_address="127.0.0.4", port=free_port("127.0.0.4"),
                             bind_address="127.0.0.4", helo_name="relay4.test", mynetworks="127.0.0.9/32",
                             config_directory=str(tmp_path / "relay4" / "etc"),
                             queue_directory=str(tmp_path / "relay4" / "queue"),
@@ -177,7 +114,7 @@ def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
                             maillog_file=str(tmp_path / "relay4" / "maillog"),
                             relayhost=f"[127.0.0.1]:{sink.port}", dns=False)
     relays("relay2", "127.0.0.2", "relay2.test", sink.port)  # makes the tmp tree traversable
-    relay = _Relay(tmp_path / "relay4", relay_cfg)
+    relay = PostfixInstance(tmp_path / "relay4", relay_cfg)
     relay.start()
     try:
         with smtplib.SMTP("127.0.0.4", relay_cfg.port, local_hostname="stranger.test", timeout=10) as s:

@@ -136,9 +136,9 @@ class Sandbox:
         (self.fake / "calls").write_text("")
 
     def run(self, script: str, env: dict[str, str] | None = None, stdin: str = "",
-            check: bool = True) -> subprocess.CompletedProcess:
+            check: bool = True, args: tuple[str, ...] | list[str] = ()) -> subprocess.CompletedProcess:
         full = dict(self.env, **(env or {}))
-        proc = subprocess.run(["bash", str(SCRIPTS / script)], input=stdin, env=full, capture_output=True,
+        proc = subprocess.run(["bash", str(SCRIPTS / script), *args], input=stdin, env=full, capture_output=True,
                               text=True, timeout=60, cwd=self.root)
         if check:
             assert proc.returncode == 0, f"{script} failed ({proc.returncode}):\n{proc.stderr}"

@@ -5,11 +5,16 @@ only in ``coldmail.cli.parser``. A command raises :class:`coldmail.errors.Coldma
 caller must act on; the caller turns it into the envelope with ``Outcome.fail``.
 """
 
+from .backup import backup_list, backup_now, backup_restore
 from .config_edits import domain_add, domain_remove, mailbox_add, mailbox_remove, server_add, server_remove
 from .credentials import credentials_export
 from .reports import dmarc_advance, reports_fetch, reports_summary
+from .server_ops import server_logs, server_queue, server_restart
 from .stack import destroy, plan, preview, refresh, status, up
+from .suppression import suppression_add, suppression_export, suppression_list, suppression_scan
 
 __all__ = ["plan", "preview", "up", "destroy", "refresh", "status", "domain_add", "domain_remove", "mailbox_add",
            "mailbox_remove", "server_add", "server_remove", "credentials_export", "reports_fetch",
-           "reports_summary", "dmarc_advance"]
+           "reports_summary", "dmarc_advance", "backup_now", "backup_list",
+           "backup_restore", "server_restart", "server_logs", "server_queue", "suppression_scan", "suppression_list",
+           "suppression_add", "suppression_export"]

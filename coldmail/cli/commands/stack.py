@@ -15,6 +15,7 @@ from coldmail.ops import plan as plan_ops
 from coldmail.ops.project import stack_file
 
 from .. import plan_text
+from .backup import final_backups, kept_text
 from ..output import ErrorEntry, Outcome, Progress, error_entries, table
 from ..session import Session
 
@@ -164,8 +165,10 @@ def up(session: Session, stack: str, *, yes: bool = False, parallel: int = DEFAU
     return out
 
 
-def destroy(session: Session, stack: str, *, yes: bool = False, parallel: int = DEFAULT_PARALLEL) -> Outcome:
-    """Delete every resource of the stack; without ``yes`` it asks first."""
+def destroy(session: Session, stack: str, *, yes: bool = False, parallel: int = DEFAULT_PARALLEL,
+            keep_data: bool = False, backup_dir: Optional[str] = None) -> Outcome:
+    """Delete every resource of the stack; without ``yes`` it asks first. ``keep_data`` first takes a final
+    backup of every server and keeps it off-site or in ``backup_dir``; if that fails, nothing is destroyed."""
     out = Outcome("destroy", stack=stack)
     handle = automation.open_stack(session.stack_options(stack), create=False)
     if not yes:
@@ -176,8 +179,11 @@ def destroy(session: Session, stack: str, *, yes: bool = False, parallel: int = 
                 out.errors.append(ErrorEntry("confirmation_required", "not destroyed: nobody to confirm",
                                              fix=f"re-run with --yes: coldmail destroy --stack {stack} --yes"))
             return out
+    kept = final_backups(session, stack, backup_dir) if keep_data else None
     report = automation.destroy(handle, parallel=parallel, on_event=Progress(session.progress, operation="destroy"))
-    out.result, out.text = report.to_dict(), report_text(report, "destroy")
+    out.result, out.text = dict(report.to_dict(), kept_data=kept), report_text(report, "destroy")
+    if kept is not None:
+        out.text += "\n" + kept_text(kept)
     return out
 
 

@@ -1,0 +1,211 @@
+"""Debian's real Postfix and Dovecot on loopback for the tests: private instances, ports from the OS.
+
+A missing Postfix or Dovecot is a broken test machine, never a reason to skip (`make system-deps`
+installs them). Postfix runs as a child ``master -s`` (no daemon to reap); Dovecot runs in the foreground.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import smtplib
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from components.relay import RelayConfig, render_files
+
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+MASTER = "/usr/lib/postfix/sbin/master"
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+#: The uid Dovecot's mail processes run as; it needs no /etc/passwd entry.
+MAIL_UID = 60001
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def require_postfix() -> None:
+    assert os.path.exists(POSTFIX) and os.path.exists(MASTER), (
+        "Debian's postfix is not installed: run `make system-deps` (preseed 'No configuration', then "
+        "apt-get install postfix)")
+
+
+def make_traversable(path: Path) -> None:
+    """Let Postfix's and Dovecot's unprivileged users walk down to ``path`` (pytest's dirs are 0700)."""
+    for p in [path, *path.parents]:
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(p, mode | stat.S_IXOTH)
+
+
+def wait_for_port(host: str, port: int, alive, what: str, log=lambda: "") -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            assert alive(), f"{what} exited: {log()}"
+            time.sleep(0.02)
+    raise AssertionError(f"{what} never listened on {host}:{port}: {log()}")
+
+
+class PostfixInstance:
+    """One Postfix instance with the configuration ``components.relay`` renders, as a child process."""
+
+    def __init__(self, base: Path, cfg: RelayConfig, extra_main_cf: str = "") -> None:
+        self.base, self.cfg, self.extra, self.proc = base, cfg, extra_main_cf, None
+
+    def start(self) -> None:
+        etc = Path(self.cfg.config_directory)
+        etc.mkdir(parents=True)
+        Path(self.cfg.queue_directory).mkdir(parents=True)
+        old = time.time() - 60
+        for fname, text in render_files(self.cfg).items():
+            (etc / fname).write_text(text + (self.extra if fname == "main.cf" else ""))
+            # A main.cf younger than a second makes postfix pause ~2 s "to let the file settle".
+            os.utime(etc / fname, (old, old))
+        check = subprocess.run([POSTFIX, "-c", str(etc), "check"], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.log()}"
+        assert check.stdout + check.stderr == "", f"postfix check warned: {check.stdout}{check.stderr}"
+        self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for_port(self.cfg.listen_address, self.cfg.port, lambda: self.proc.poll() is None,
+                      f"postfix {self.cfg.name}", self.log)
+
+    def log(self) -> str:
+        p = Path(self.cfg.maillog_file or "")
+        return p.read_text(errors="replace") if p.is_file() else "(no maillog)"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def self_signed(directory: Path, name: str = "imap.test") -> tuple[Path, Path]:
+    """A certificate for ``name`` and 127.0.0.1 with its key, as PEM files (the certificate is its own CA)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - _dt.timedelta(minutes=5))
+            .not_valid_after(now + _dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    return cert_path, key_path
+
+
+class Dovecot:
+    """A private Dovecot: IMAP (plain and implicit TLS) and LMTP on 127.0.0.1, users ``address:password``.
+
+    Users log in with their full address; mail lives in maildirs under ``base/mail``.
+    """
+
+    def __init__(self, users: dict[str, str]) -> None:
+        assert os.path.exists(DOVECOT), "Debian's dovecot-imapd/lmtpd is not installed: run `make system-deps`"
+        self.base = Path(tempfile.mkdtemp(prefix="coldmail-dovecot-"))
+        os.chmod(self.base, 0o755)
+        self.users = dict(users)
+        self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
+        self.cert, key = self_signed(self.base)
+        os.chmod(key, 0o644)  # read by Dovecot's login processes, which run as dovenull
+        mail = self.base / "mail"
+        mail.mkdir()
+        os.chown(mail, MAIL_UID, MAIL_UID)
+        (self.base / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        b = self.base
+        self.conf = b / "dovecot.conf"
+        self.conf.write_text(f"""instance_name = coldmail-test-{self.imap_port}
+base_dir = {b}/run
+state_dir = {b}/state
+log_path = {b}/dovecot.log
+hostname = imap.test
+postmaster_address = postmaster@imap.test
+protocols = imap lmtp
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{self.cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_username_format = %Lu
+# anna+Junk@… is delivered into anna's Junk folder, as a spam filter would file it.
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {b}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = {b}/users
+  default_fields = uid={MAIL_UID} gid={MAIL_UID} home={b}/mail/%d/%n
+}}
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = create
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.imaps_port}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for port in (self.imap_port, self.imaps_port, self.lmtp_port):
+            wait_for_port("127.0.0.1", port, lambda: self.proc.poll() is None, "dovecot", self.log)
+
+    def log(self) -> str:
+        p = self.base / "dovecot.log"
+        return p.read_text(errors="replace") if p.exists() else "(no log)"
+
+    def deliver(self, recipient: str, raw: bytes, sender: str = "") -> None:
+        """Deliver one message over LMTP (one recipient per transaction: smtplib.LMTP mishandles several)."""
+        with smtplib.LMTP("127.0.0.1", self.lmtp_port, local_hostname="mx.test", timeout=10) as lmtp:
+            lmtp.sendmail(sender, [recipient], raw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        shutil.rmtree(self.base, ignore_errors=True)
