@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from .warmup import WarmupPlan
+from .warmup import WarmupExchange, WarmupPlan
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,8 @@ class StackConfig:
     limits: Limits
     rollout: Rollout
     ssh_private_key_is_set: bool = False
+    warmup_exchange: WarmupExchange = WarmupExchange()
+    """The warmup worker's exchanges: marker header, reply share, sending hours and seed mailboxes."""
 
     def server(self, name: str) -> Server:
         for s in self.servers:
