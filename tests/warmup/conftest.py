@@ -93,10 +93,11 @@ _unique = itertools.count(1)
 class LabStack:
     """A stack whose mailboxes (and seeds) are real users of the lab, each test with its own names."""
 
-    def __init__(self, lab: MailLab, **warmup: Any) -> None:
+    def __init__(self, lab: MailLab, domains: Optional[list[dict]] = None, **warmup: Any) -> None:
         n = next(_unique)
         self.lab, self.tag = lab, f"t{n}"
         raw = stack_raw(**warmup)
+        raw["domains"] += copy.deepcopy(domains or [])
         for d in raw["domains"]:
             d["name"] = f"{self.tag}-{d['name']}"
         seeds = []
@@ -138,4 +139,4 @@ class LabStack:
 
 @pytest.fixture
 def lab_stack(lab):
-    return lambda **warmup: LabStack(lab, **warmup)
+    return lambda domains=None, **warmup: LabStack(lab, domains, **warmup)
