@@ -37,7 +37,7 @@ _HEADER_NAME = re.compile(r"^X-[A-Za-z0-9][A-Za-z0-9-]{0,60}$")
 _LOOPBACK_HOSTS = ("localhost",)
 
 #: The ``coldmail:warmup`` keys read here (the ramp's own keys are read by ``sections.read_warmup``).
-EXCHANGE_KEYS = ("header", "replyShare", "sendFromHour", "sendUntilHour", "seeds")
+EXCHANGE_KEYS = ("header", "replyShare", "sendFromHour", "sendUntilHour", "pauseSeconds", "seeds")
 SEED_KEYS = ("address", "provider", "password", "imapHost", "imapPort", "smtpHost", "smtpPort", "tls",
              "spamFolder", "promotionsFolder", "maxPerDay")
 
@@ -93,12 +93,17 @@ class Seed:
 
 @dataclass(frozen=True)
 class WarmupExchange:
-    """How the warmup worker exchanges mail: its marker header, reply share, sending hours and seeds."""
+    """How the warmup worker exchanges mail: its marker header, reply share, sending hours and seeds.
+
+    ``pause_seconds`` is the longest pause between two messages of one run; pauses are random between a
+    quarter of it and all of it.
+    """
 
     header: str = DEFAULT_HEADER
     reply_share: float = 0.3
     send_from_hour: int = 8
     send_until_hour: int = 18
+    pause_seconds: float = 6.0
     seeds: tuple[Seed, ...] = ()
 
 
@@ -134,6 +139,7 @@ def read_warmup_exchange(issues: list, data: Any) -> WarmupExchange:
     if until <= start:
         r.error("sendUntilHour", f"{until} is not after sendFromHour {start}", "use hours like 8 and 18")
         start, until = 8, 18
+    pause = r.float("pauseSeconds", 6.0, 0.0, 600.0, fix="use a few seconds, e.g. 6")
     seeds: list[Seed] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(r.list("seeds")):
@@ -165,4 +171,4 @@ def read_warmup_exchange(issues: list, data: Any) -> WarmupExchange:
         seeds.append(Seed(address, provider, imap_host, imap_port, smtp_host, smtp_port, tls,
                           s.str("spamFolder"), s.str("promotionsFolder"), s.int("maxPerDay", 20, 1, 500), i,
                           password, password is not None or is_secure(raw_password)))
-    return WarmupExchange(header, share, start, until, tuple(seeds))
+    return WarmupExchange(header, share, start, until, pause, tuple(seeds))

@@ -6,7 +6,8 @@ each probe is classified by where it was first seen: ``inbox``, ``spam`` (the fo
 extension, or the seed's ``promotionsFolder``); a probe not seen is ``missing``. Results go to the
 history as ``warmup.placement`` per IP and per domain: the inbox share as the value, the counts per
 provider in the data. Probes count against the senders' daily caps like every other warmup message
-(before a ramp starts, against its first day's caps).
+(before a ramp starts, against its first day's caps), but not against a seed's ``maxPerDay``: a
+placement run is asked for, and ``--sample`` bounds it.
 """
 
 from __future__ import annotations
@@ -65,14 +66,18 @@ def send_probes(worker: Worker, now: _dt.datetime, sample: Optional[int] = None)
                         send = Send(token, PROBE, worker.day_of(sender.address, now), sender.address, sender.ip,
                                     seed.address, worker.day_of(seed.address, now), msg["Message-ID"], msg["Subject"],
                                     batch=batch.id)
-                        blocked, outcome = worker.reserve_and_send(
-                            smtp, msg, send, caps + worker.recipient_caps(seed.address, now), report)
+                        # Not under the seed's maxPerDay: a placement run is asked for, and --sample bounds it.
+                        blocked, outcome = worker.reserve_and_send(smtp, msg, send, caps, report)
                         if blocked is not None or outcome not in (SENT, UNCERTAIN):
                             batch.skipped.append({"domain": domain.name, "ip": r.ip.label, "seed": seed.address,
                                                   "reason": f"{blocked.what} cap of {blocked.limit} reached today"
                                                   if blocked else f"refused by the server ({outcome})"})
                             continue
                         batch.sent += 1
+                        if outcome == UNCERTAIN:
+                            batch.errors.append(f"{sender.address}: connection lost while sending; its other "
+                                                "probes were not sent")
+                            break
             except TransportError as exc:
                 batch.errors.append(exc.message)
     return batch

@@ -8,9 +8,9 @@ A tick, run every few minutes (on the server by the agent, or by ``coldmail warm
 3. **Receive.** Every mailbox and seed expecting warmup mail is searched over IMAP for the warmup
    header; where each message landed is recorded; it is marked read and important and moved out of
    spam; a share of the exchanges (``replyShare``: ``floor(share × received today)`` replies) is answered.
-4. **Send.** Each stack mailbox sends what is due by now: its cap spread over the sending hours
-   (``sendFromHour``..``sendUntilHour`` in its server's timezone), in random order with pauses between
-   messages. Four sends in five go to partners that leave the server (seeds, mailboxes on other servers):
+4. **Send.** Each stack mailbox sends what is due by now: its cap, less the share kept for answers
+   (``floor(replyShare × cap)``), spread over the sending hours (``sendFromHour``..``sendUntilHour`` in its
+   server's timezone), in random order with pauses between messages. Four sends in five go to partners that leave the server (seeds, mailboxes on other servers):
    mail between two domains on one Mailcow is delivered locally and never meets an outside filter.
 5. **Record.** ``warmup.sent`` and ``warmup.hold`` per IP in the history when they change; a hold that
    starts or ends is notified.
@@ -91,7 +91,7 @@ class Worker:
     :param mailcow: server name → a Mailcow client, to enforce the caps; servers missing here are skipped.
     :param notifier: alerts when a ramp starts or stops holding.
     :param rng: message and timing choices (seed it in tests).
-    :param sleep: the pause between messages; ``gap`` its bounds in seconds.
+    :param sleep: the pause between messages (its length comes from ``warmup.pauseSeconds``).
     :param clock: now, as an aware UTC time.
     """
 
@@ -99,7 +99,7 @@ class Worker:
                  addresses: Optional[Mapping[str, str]] = None, mailcow: Optional[Mapping[str, MailcowClient]] = None,
                  notifier: Optional[Notifier] = None, rng: Optional[random.Random] = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], _dt.datetime] = utcnow,
-                 gap: tuple[float, float] = (1.0, 6.0), timeout: float = 30,
+                 timeout: float = 30,
                  imap_factory: Optional[Callable] = None) -> None:
         self.settings, self.store, self.stack = settings, store, stack
         self.exchange = settings.warmup_exchange
@@ -107,7 +107,7 @@ class Worker:
         self.addresses = dict(addresses or {})
         self.mailcow = dict(mailcow or {})
         self.notifier, self.rng, self.sleep, self.clock = notifier, rng or random.Random(), sleep, clock
-        self.gap, self.timeout = gap, timeout
+        self.timeout = timeout
         self._imap_kw = {"client_factory": imap_factory} if imap_factory else {}
         self._busy: dict[str, int] = {}
 
@@ -166,7 +166,8 @@ class Worker:
         return None, SENT
 
     def _pause(self) -> None:
-        self.sleep(self.rng.uniform(*self.gap))
+        longest = self.exchange.pause_seconds
+        self.sleep(self.rng.uniform(longest / 4, longest))
 
     # ------------------------------------------------------------------ the tick
     def tick(self) -> TickReport:
@@ -255,6 +256,8 @@ class Worker:
                     if outcome in (SENT, UNCERTAIN):
                         self.store.mark_receipt(p.token, account.address, replied=True)
                         report.replied += 1
+                    if outcome == UNCERTAIN:
+                        break   # the connection is gone
         except TransportError as exc:
             report.errors.append(exc.message)
 
@@ -290,7 +293,8 @@ class Worker:
             day = self.day_of(account.address, now)
             local = now.astimezone(zone(self.settings.server(account.server).timezone))
             already = self.store.count("sender", account.address, day)
-            todo = due(r.today.worker_mailbox_cap, local, self.exchange.send_from_hour,
+            cap = r.today.worker_mailbox_cap
+            todo = due(cap - math.floor(cap * self.exchange.reply_share), local, self.exchange.send_from_hour,
                        self.exchange.send_until_hour) - already
             if todo <= 0:
                 continue
@@ -318,8 +322,8 @@ class Worker:
                             (away if partner in away else near).remove(partner)
                             continue
                         sent += 1
-                        if outcome == "temporary":
-                            # Mailcow's rate limit or a busy server: try again on the next tick.
+                        if outcome in ("temporary", UNCERTAIN):
+                            # Mailcow's rate limit, a busy server or a lost connection: go on next run.
                             break
             except TransportError as exc:
                 report.errors.append(exc.message)

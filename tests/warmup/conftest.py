@@ -109,6 +109,7 @@ class LabStack:
         raw["warmup"].setdefault("seeds", seeds)
         raw["warmup"].setdefault("sendFromHour", 0)
         raw["warmup"].setdefault("sendUntilHour", 1)  # all of the day is due by noon
+        raw["warmup"].setdefault("pauseSeconds", 0)
         self.raw = raw
         self.settings = model.load(raw)
         users = {m.address: f"pw-{m.local_part}-test" for d in self.settings.domains for m in d.mailboxes}

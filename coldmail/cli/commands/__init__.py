@@ -8,6 +8,8 @@ caller must act on; the caller turns it into the envelope with ``Outcome.fail``.
 from .config_edits import domain_add, domain_remove, mailbox_add, mailbox_remove, server_add, server_remove
 from .credentials import credentials_export
 from .stack import destroy, plan, preview, refresh, status, up
+from .warmup import warmup_placement, warmup_run, warmup_schedule, warmup_status
 
 __all__ = ["plan", "preview", "up", "destroy", "refresh", "status", "domain_add", "domain_remove", "mailbox_add",
-           "mailbox_remove", "server_add", "server_remove", "credentials_export"]
+           "mailbox_remove", "server_add", "server_remove", "credentials_export", "warmup_schedule", "warmup_status",
+           "warmup_run", "warmup_placement"]
