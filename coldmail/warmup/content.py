@@ -10,6 +10,7 @@ worker can find it again.
 from __future__ import annotations
 
 import random
+import textwrap
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Optional
@@ -57,12 +58,15 @@ _TOPICS = [
 _SUBJECTS = ["{topic}", "Quick question about {topic}", "Re {topic}", "About {topic}", "{Topic} - update",
              "Thoughts on {topic}?", "Following up on {topic}", "{Topic}", "Notes on {topic}", "Small thing: {topic}"]
 _GREETINGS = ["Hi {name},", "Hello {name},", "Hey {name},", "{name},", "Good morning {name},", "Hi there {name},"]
+_GREETINGS_NO_NAME = ["Hi,", "Hello,", "Hi there,", "Good morning,", "Hello there,"]
 _QUESTIONS = ["Does that work for you?", "Any thoughts?", "Could you take a look when you have a minute?",
               "Let me know what you think.", "Does that match what you heard?", "Should we talk it through?",
               "Happy to hear other ideas.", ""]
 _CLOSINGS = ["Thanks,", "Best,", "Cheers,", "Talk soon,", "Regards,", "Thanks a lot,", "All the best,"]
 _REPLIES = ["Thanks for the note, {name}.", "Good to hear, thanks {name}.", "Thanks {name}, that helps.",
             "Makes sense to me.", "Sounds good, {name}.", "Got it, thank you."]
+_REPLIES_NO_NAME = ["Thanks for the note.", "Good to hear, thanks.", "Thanks, that helps.", "Makes sense to me.",
+                    "Sounds good.", "Got it, thank you."]
 _REPLY_BODIES = ["I will have a look later today.", "That works for me.", "Let's go with that.",
                  "I had the same impression.", "I can take the second part.", "Tuesday is fine on my side.",
                  "I'll bring it up in the team meeting.", "No objections from me."]
@@ -81,7 +85,8 @@ def _base(header: str, token: str, sender: str, sender_name: str, recipient: str
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     msg[header] = token
-    msg.set_content(body)
+    # Wrapped like a mail client wraps plain text, so the body stays 7-bit and readable as sent.
+    msg.set_content("\n\n".join(textwrap.fill(p, 72) if "\n" not in p else p for p in body.split("\n\n")) + "\n")
     return msg
 
 
@@ -90,7 +95,8 @@ def exchange(rng: random.Random, header: str, token: str, sender: str, sender_na
     """A first message from ``sender`` to ``recipient``."""
     topic, lines = rng.choice(_TOPICS)
     subject = rng.choice(_SUBJECTS).format(topic=topic, Topic=topic[:1].upper() + topic[1:])
-    greeting = rng.choice(_GREETINGS).format(name=_first(recipient_name) or "there").replace("there there", "there")
+    name = _first(recipient_name)
+    greeting = rng.choice(_GREETINGS).format(name=name) if name else rng.choice(_GREETINGS_NO_NAME)
     sentences = rng.sample(lines, k=rng.randint(2, len(lines)))
     question = rng.choice(_QUESTIONS)
     paragraphs = [greeting, " ".join(sentences) + (f" {question}" if question else ""),
@@ -101,8 +107,8 @@ def exchange(rng: random.Random, header: str, token: str, sender: str, sender_na
 def reply(rng: random.Random, header: str, token: str, sender: str, sender_name: str, recipient: str,
           recipient_name: str, subject: str, in_reply_to: str, references: Optional[str] = None) -> EmailMessage:
     """``sender``'s answer to ``recipient``'s message ``in_reply_to``, threaded."""
-    opening = rng.choice(_REPLIES).format(name=_first(recipient_name) or "")
-    opening = opening.replace(" .", ".").replace(" ,", ",")
+    name = _first(recipient_name)
+    opening = rng.choice(_REPLIES).format(name=name) if name else rng.choice(_REPLIES_NO_NAME)
     body = "\n\n".join([f"{opening} {rng.choice(_REPLY_BODIES)}",
                         f"{rng.choice(_CLOSINGS)}\n{_first(sender_name) or sender.split('@')[0]}"])
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"

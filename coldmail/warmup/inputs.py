@@ -96,11 +96,14 @@ def mailbox_accounts(settings: StackConfig, rows: Iterable[Mapping[str, Any]]) -
         password = str(row.get("smtp_password") or row.get("password") or "")
         smtp_host = str(row.get("smtp_host") or server.hostname)
         imap_host = str(row.get("imap_host") or smtp_host)
-        accounts.append(Account(
-            address, names.get(address, ""), MAILBOX,
-            Endpoint(smtp_host, _port(row.get("smtp_port"), 587), tls),
-            Endpoint(imap_host, _port(row.get("imap_port"), 993), tls),
-            server=domain.server, ip=settings.sending_ip(domain).label, timezone=server.timezone, password=password))
+        try:
+            smtp = Endpoint(smtp_host, _port(row.get("smtp_port"), 587), tls)
+            imap = Endpoint(imap_host, _port(row.get("imap_port"), 993), tls)
+        except ValueError as exc:
+            raise InputError(f"the login of {address}: {exc}", "remove `tls: false` from its row",
+                             exit_code=EXIT_BAD_INPUT) from None
+        accounts.append(Account(address, names.get(address, ""), MAILBOX, smtp, imap, server=domain.server,
+                                ip=settings.sending_ip(domain).label, timezone=server.timezone, password=password))
     return accounts, unknown
 
 

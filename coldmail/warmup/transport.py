@@ -71,6 +71,16 @@ class TransportError(ColdmailError):
     kind = "warmup_transport"
 
 
+def _refused(protocol: str, account: Account, endpoint: Endpoint, detail: str = "") -> TransportError:
+    return TransportError(f"{protocol} login of {account.address} at {endpoint} refused{detail}",
+                          "check the mailbox's password (coldmail credentials export) or the seed's app password")
+
+
+def _unreachable(protocol: str, account: Account, endpoint: Endpoint, exc: BaseException) -> TransportError:
+    return TransportError(f"{protocol} of {account.address} at {endpoint} unreachable: {type(exc).__name__}: {exc}",
+                          "check the host and port; the worker retries on its next run")
+
+
 class Refused(Exception):
     """The server refused the message (it was not sent): ``code`` is the SMTP reply code."""
 
@@ -112,13 +122,10 @@ class SmtpSession:
             self._smtp.login(a.address, a.password)
         except smtplib.SMTPAuthenticationError as exc:
             self._close()
-            raise TransportError(f"SMTP login of {a.address} at {ep} refused ({exc.smtp_code})",
-                                 "check the mailbox's password (coldmail credentials export) or the seed's app "
-                                 "password") from None
+            raise _refused("SMTP", a, ep, f" ({exc.smtp_code})") from None
         except (OSError, smtplib.SMTPException) as exc:
             self._close()
-            raise TransportError(f"SMTP of {a.address} at {ep} unreachable: {type(exc).__name__}: {exc}",
-                                 "check the host and port; the worker retries on its next run") from None
+            raise _unreachable("SMTP", a, ep, exc) from None
         return self
 
     def send(self, msg: EmailMessage) -> None:
@@ -195,12 +202,10 @@ class ImapSession:
             self._c.login(a.address, a.password)
         except LoginError:
             self._close()
-            raise TransportError(f"IMAP login of {a.address} at {ep} refused",
-                                 "check the mailbox's password or the seed's app password") from None
+            raise _refused("IMAP", a, ep) from None
         except (OSError, ssl.SSLError) as exc:
             self._close()
-            raise TransportError(f"IMAP of {a.address} at {ep} unreachable: {type(exc).__name__}: {exc}",
-                                 "check the host and port; the worker retries on its next run") from None
+            raise _unreachable("IMAP", a, ep, exc) from None
         return self
 
     def __exit__(self, *exc: Any) -> None:
