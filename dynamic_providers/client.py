@@ -622,4 +622,5 @@ class MailcowClient:
         """
         items = sorted({a.lower() for a in addresses})
         if items:
-            self._write_repeatable("edit/rl-mbox", {"items": items, "attr": {"rl_value": int(value), "rl_frame": frame}})
+            self._write_repeatable("edit/rl-mbox",
+                                   {"items": items, "attr": {"rl_value": int(value), "rl_frame": frame}})

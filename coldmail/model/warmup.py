@@ -144,7 +144,8 @@ def read_warmup_exchange(issues: list, data: Any) -> WarmupExchange:
     seen: dict[str, int] = {}
     for i, item in enumerate(r.list("seeds")):
         s = Section(issues, f"{NAMESPACE}:warmup.seeds[{i}]", item, SEED_KEYS)
-        address = (s.str("address", required=True, fix="the seed's full address, e.g. you.seed@gmail.com") or "").lower()
+        address = (s.str("address", required=True,
+                         fix="the seed's full address, e.g. you.seed@gmail.com") or "").lower()
         if address and email_problem(address):
             s.error("address", f"{address!r} is not an email address", "write it like you.seed@gmail.com")
         if address in seen:

@@ -269,8 +269,9 @@ class WarmupStore:
 
     def exchanges_received(self, recipient: str, day: _dt.date) -> tuple[int, int]:
         """(exchange messages ``recipient`` received on ``day``, how many of them it answered)."""
-        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(r.replied), 0) FROM warmup_receipts r JOIN warmup_sends s "
-                               "ON s.token = r.token WHERE r.recipient = ? AND r.day = ? AND s.kind = ?",
+        row = self._db.execute("SELECT COUNT(*), COALESCE(SUM(r.replied), 0) FROM warmup_receipts r "
+                               "JOIN warmup_sends s ON s.token = r.token "
+                               "WHERE r.recipient = ? AND r.day = ? AND s.kind = ?",
                                (recipient, _d(day), EXCHANGE)).fetchone()
         return int(row[0]), int(row[1])
 

@@ -32,7 +32,8 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         if not self.tls and not is_loopback_host(self.host):
-            raise ValueError(f"plain IMAP/SMTP to {self.host} would expose a password; only loopback hosts may skip TLS")
+            raise ValueError(f"plain IMAP/SMTP to {self.host} would expose a password; only loopback hosts may "
+                             "skip TLS")
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"

@@ -10,8 +10,9 @@ A tick, run every few minutes (on the server by the agent, or by ``coldmail warm
    spam; a share of the exchanges (``replyShare``: ``floor(share × received today)`` replies) is answered.
 4. **Send.** Each stack mailbox sends what is due by now: its cap, less the share kept for answers
    (``floor(replyShare × cap)``), spread over the sending hours (``sendFromHour``..``sendUntilHour`` in its
-   server's timezone), in random order with pauses between messages. Four sends in five go to partners that leave the server (seeds, mailboxes on other servers):
-   mail between two domains on one Mailcow is delivered locally and never meets an outside filter.
+   server's timezone), in random order with pauses between messages. Four sends in five go to partners
+   off the server (seeds, mailboxes on other servers): mail between two domains on one Mailcow is
+   delivered locally and never meets an outside filter.
 5. **Record.** ``warmup.sent`` and ``warmup.hold`` per IP in the history when they change; a hold that
    starts or ends is notified.
 
@@ -27,6 +28,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Callable, Mapping, Optional, Sequence
 
 from coldmail.model.types import StackConfig
@@ -39,7 +41,7 @@ from . import content
 from .ramps import IpRamp, current_ramps, local_day, zone
 from .ratelimits import apply_rate_limits
 from .store import (EXCHANGE, REFUSED, REPLY, SENT, UNCERTAIN, Cap, Pending, Send, WarmupStore)
-from .transport import MAILBOX, SEED, Account, ImapSession, Refused, SmtpSession, TransportError, Uncertain
+from .transport import MAILBOX, SEED, Account, Found, ImapSession, Refused, SmtpSession, TransportError, Uncertain
 
 SOURCE = "warmup"
 #: How far back the receive step looks for mail it has not seen arrive yet.
@@ -99,8 +101,7 @@ class Worker:
                  addresses: Optional[Mapping[str, str]] = None, mailcow: Optional[Mapping[str, MailcowClient]] = None,
                  notifier: Optional[Notifier] = None, rng: Optional[random.Random] = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], _dt.datetime] = utcnow,
-                 timeout: float = 30,
-                 imap_factory: Optional[Callable] = None) -> None:
+                 timeout: float = 30) -> None:
         self.settings, self.store, self.stack = settings, store, stack
         self.exchange = settings.warmup_exchange
         self.accounts = {a.address.lower(): a for a in accounts}
@@ -108,7 +109,6 @@ class Worker:
         self.mailcow = dict(mailcow or {})
         self.notifier, self.rng, self.sleep, self.clock = notifier, rng or random.Random(), sleep, clock
         self.timeout = timeout
-        self._imap_kw = {"client_factory": imap_factory} if imap_factory else {}
         self._busy: dict[str, int] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -123,7 +123,7 @@ class Worker:
         return now.astimezone(_dt.timezone.utc).date()
 
     def sender_caps(self, account: Account, ramps: Mapping[str, IpRamp], now: _dt.datetime,
-                     plan_caps: bool = False) -> Optional[list[Cap]]:
+                    plan_caps: bool = False) -> Optional[list[Cap]]:
         """The caps a send from ``account`` must stay under; None when it may not send at all.
 
         ``plan_caps`` uses the plan's caps even before the ramp starts (placement probes).
@@ -144,8 +144,8 @@ class Worker:
             return [Cap("recipient", a.address, self.day_of(a.address, now), a.max_per_day)]
         return []
 
-    def reserve_and_send(self, smtp: SmtpSession, msg, send: Send, caps: list[Cap],
-                          report: TickReport) -> tuple[Optional[Cap], Optional[str]]:
+    def reserve_and_send(self, smtp: SmtpSession, msg: EmailMessage, send: Send, caps: list[Cap],
+                         report: TickReport) -> tuple[Optional[Cap], Optional[str]]:
         """Reserve ``send`` under ``caps``, then submit it: (the cap that refused it, or the outcome)."""
         blocked = self.store.reserve(send, caps)
         if blocked is not None:
@@ -210,9 +210,9 @@ class Worker:
             if account is None:
                 continue
             day = self.day_of(address, now)
-            answers: list[tuple[Pending, object]] = []
+            answers: list[tuple[Pending, Found]] = []
             try:
-                with ImapSession(account, self.timeout, **self._imap_kw) as box:
+                with ImapSession(account, self.timeout) as box:
                     for found in box.find(self.exchange.header, since):
                         p = tokens.get(found.token)
                         if p is None or not self.store.record_receipt(p.token, address, day, found.folder,
@@ -232,8 +232,8 @@ class Worker:
             if answers:
                 self._answer(account, answers, now, ramps, report)
 
-    def _answer(self, account: Account, answers: list, now: _dt.datetime, ramps: Mapping[str, IpRamp],
-                report: TickReport) -> None:
+    def _answer(self, account: Account, answers: list[tuple[Pending, Found]], now: _dt.datetime,
+                ramps: Mapping[str, IpRamp], report: TickReport) -> None:
         caps = self.sender_caps(account, ramps, now)
         if not caps:
             return

@@ -149,7 +149,7 @@ def test_a_seed_password_left_encrypted_in_a_stack_file_is_refused_with_the_fix(
     (err,) = r.doc["errors"]
     seed = stack.seeds[0]
     assert err["message"] == f"no readable app password for seed(s) {seed}"
-    assert err["fix"].endswith(f"or export COLDMAIL_WARMUP_SEED_PASSWORD_{seed.upper().replace('@', '_').replace('.', '_').replace('-', '_')}")
+    assert err["fix"].endswith(f"or export COLDMAIL_WARMUP_SEED_PASSWORD_SEED0_{stack.tag.upper()}_GMAIL_EXAMPLE_NET")
 
 
 def test_placement_without_seeds_says_where_to_add_them(lab_stack, tmp_path):

@@ -184,8 +184,8 @@ def _worker(session: Session, stack_name: str, out: Outcome, store: WarmupStore,
     accounts += seed_accounts(settings, session.env)
     clients, warnings = mailcow_clients(settings, raw.get("servers"), session.env)
     out.warnings += warnings
-    return Worker(settings, accounts, store, stack=stack_name, addresses=ip_addresses(settings, outputs), mailcow=clients,
-                  notifier=Notifier.from_env(session.env))
+    return Worker(settings, accounts, store, stack=stack_name, addresses=ip_addresses(settings, outputs),
+                  mailcow=clients, notifier=Notifier.from_env(session.env))
 
 
 def warmup_run(session: Session, stack: str, *, config_file: Optional[str] = None, accounts_file: Optional[str] = None,
@@ -237,5 +237,6 @@ def warmup_placement(session: Session, stack: str, *, sample: Optional[int] = No
                                   ", ".join(f"{p} {c['inbox']}/{c['spam']}/{c['promotions']}/{c['missing']}"
                                             for p, c in sorted(r["providers"].items()))] for r in summary["ips"]],
                                 "  ")] +
-                         [f"skipped {s['domain']} → {s['seed'] or 'all seeds'}: {s['reason']}" for s in batch.skipped])
+                         [f"skipped {s['domain']} → {s['seed'] or 'all seeds'}: {s['reason']}"
+                          for s in batch.skipped])
     return out
