@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from imapclient import IMAPClient
 
@@ -160,7 +160,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, what: str, log: "callable") -> None:
+def _wait_listening(port: int, proc: subprocess.Popen, what: str, log: Callable[[], str]) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
