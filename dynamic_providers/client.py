@@ -143,6 +143,24 @@ class Relayhost:
     used_by_domains: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A Mailcow rate limit: at most ``value`` messages per one ``frame`` (``s``, ``m``, ``h`` or ``d``).
+
+    An rspamd token bucket (burst ``value``, refilled over the frame), not a calendar-day counter
+    (docs/mailcow-api.md §6).
+    """
+
+    value: int
+    frame: str
+
+    @classmethod
+    def from_api(cls, d: Any) -> Optional["RateLimit"]:
+        if not isinstance(d, dict) or not _int(d.get("value")):
+            return None
+        return cls(_int(d.get("value")), str(d.get("frame") or ""))
+
+
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
@@ -580,3 +598,29 @@ class MailcowClient:
         except MailcowWriteUncertain:
             if any(r.id == str(relayhost_id) for r in self.list_relayhosts()):
                 self._post("delete/relayhost", [str(relayhost_id)])
+
+    # ---------------------------------------------------------------- rate limits
+
+    def get_mailbox_rate_limit(self, address: str) -> Optional[RateLimit]:
+        """The mailbox's own limit, or ``None`` (no limit, or no such mailbox: Mailcow answers ``{}`` to both)."""
+        return RateLimit.from_api(self._get(f"get/rl-mbox/{quote(address.lower(), safe='@')}"))
+
+    def list_mailbox_rate_limits(self) -> dict[str, RateLimit]:
+        """Every mailbox that has a limit of its own, by address, in one read."""
+        out = {}
+        for row in self._list("get/rl-mbox/all"):
+            limit = RateLimit.from_api(row)
+            if limit is not None and row.get("mailbox"):
+                out[str(row["mailbox"]).lower()] = limit
+        return out
+
+    def set_mailbox_rate_limits(self, addresses: Iterable[str], value: int, frame: str = "d") -> None:
+        """Give every mailbox in ``addresses`` the limit ``value`` per ``frame``; 0 removes the limit.
+
+        Mailcow answers one ``rl_saved`` per mailbox and ``access_denied`` for one that does not exist.
+        Setting the same limit twice is harmless, so an unknown outcome is simply sent again.
+        """
+        items = sorted({a.lower() for a in addresses})
+        if items:
+            self._write_repeatable("edit/rl-mbox",
+                                   {"items": items, "attr": {"rl_value": int(value), "rl_frame": frame}})

@@ -172,6 +172,46 @@ SUPPRESSION_SCAN = _obj({
     "alerts": ALERTS,
 })
 
+_NINT = {"type": ["integer", "null"]}
+RAMP_DAY = _obj({"date": _STR, "ramp_day": _NINT, "step": _INT, "ip_cap": _INT, "mailbox_cap": _INT, "held": _BOOL})
+IP_RAMP = {"ip": _STR, "address": _NSTR, "server": _STR, "index": _INT, "ptr": _STR, "start": _STR,
+           **RAMP_DAY["properties"], "hold_reasons": _list(_STR), "mailboxes": _list(_STR)}
+PLACED = _obj({"inbox": _INT, "spam": _INT, "promotions": _INT})
+WARMUP_COUNTS = {"sent": _INT, "received": _INT, "replied": _INT, "placement": PLACED}
+
+WARMUP_SCHEDULE = _obj({
+    "weeks": _INT, "start_date": _NSTR,
+    "plan": _obj({"start_per_ip_per_day": _INT, "growth_factor": _NUM, "period_days": _INT,
+                  "max_per_ip_per_day": _INT, "max_per_mailbox_per_day": _INT}),
+    "ips": _list(_obj({"ip": _STR, "server": _STR, "index": _INT, "ptr": _STR, "start": _STR,
+                       "held_days": _list(_STR), "hold_reasons": _list(_STR), "mailboxes": _list(_STR),
+                       "days": _list(RAMP_DAY)})),
+})
+WARMUP_STATUS = _obj({
+    "at": _STR, "start_date": _NSTR, "placement_days": _INT,
+    "ips": _list(_obj({**IP_RAMP, **WARMUP_COUNTS})),
+    "mailboxes": _list(_obj({"address": _STR, "ip": _STR, "day": _STR, "cap": _INT, **WARMUP_COUNTS})),
+    "seeds": _list(_obj({"address": _STR, "provider": _STR, "day": _STR, "cap": _INT, **WARMUP_COUNTS})),
+})
+WARMUP_RUN = _obj({
+    "at": _STR, "ips": _list(_obj(IP_RAMP)),
+    "rate_limits": _list(_obj({"server": _STR, "checked": _INT, "error": _NSTR,
+                               "changed": _list(_obj({"mailbox": _STR, "from": _NSTR, "to": _STR}))})),
+    "sent": _INT, "refused": _INT, "uncertain": _INT, "received": _INT, "rescued": _INT, "replied": _INT,
+    "errors": _list(_STR),
+})
+PLACEMENT_ROW = {"probes": _INT, "inbox_share": _NUM, "status": {"enum": ["ok", "warn", "fail"]},
+                 "providers": {"type": "object", "additionalProperties": _obj(
+                     {"inbox": _INT, "spam": _INT, "promotions": _INT, "missing": _INT})}}
+WARMUP_PLACEMENT = _obj({
+    "batch": _STR, "sent": _INT, "missing": _INT, "errors": _list(_STR),
+    "probes": _list(_obj({"sender": _STR, "ip": _STR, "seed": _STR, "provider": _STR,
+                          "placement": {"enum": ["inbox", "spam", "promotions", "missing"]}, "folder": _NSTR})),
+    "ips": _list(_obj({"ip": _STR, "address": _NSTR, **PLACEMENT_ROW})),
+    "domains": _list(_obj({"domain": _STR, **PLACEMENT_ROW})),
+    "skipped": _list(_obj({"domain": _STR, "ip": _STR, "seed": _NSTR, "reason": _STR})),
+})
+
 RESULT_SCHEMAS: dict[str, dict] = {
     "plan": PLAN,
     "preview": OPERATION, "up": OPERATION, "destroy": DESTROY, "refresh": OPERATION,
@@ -184,6 +224,8 @@ RESULT_SCHEMAS: dict[str, dict] = {
     "server restart": SERVER_RESTART, "server logs": SERVER_LOGS, "server queue": SERVER_QUEUE,
     "suppression scan": SUPPRESSION_SCAN, "suppression list": SUPPRESSION_LIST, "suppression add": SUPPRESSION_ADD,
     "suppression export": SUPPRESSION_EXPORT,
+    "warmup schedule": WARMUP_SCHEDULE, "warmup status": WARMUP_STATUS, "warmup run": WARMUP_RUN,
+    "warmup placement": WARMUP_PLACEMENT,
 }
 
 ENVELOPE = _obj({

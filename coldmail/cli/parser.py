@@ -212,6 +212,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="file to write (kept if it exists, unless --force)")
     sp.add_argument("--domain", default=None, help="one sending domain (with the entries for every domain)")
     sp.add_argument("--force", action="store_true", help="replace an existing file")
+    wu = group("warmup", "warmup ramp, exchanges and inbox placement")
+    sources = _Parser(add_help=False)
+    sources.add_argument("--history", default=None,
+                         help="the history file (default: $COLDMAIL_HISTORY or <project>/.coldmail/history.sqlite)")
+    sources.add_argument("--config", default=None,
+                         help="read the config from this file (a stack file, or JSON of coldmail:* keys)")
+    logins = _Parser(add_help=False)
+    logins.add_argument("--outputs", default=None,
+                        help="stack outputs as JSON (pulumi stack output --json --show-secrets) instead of Pulumi")
+    logins.add_argument("--accounts", default=None,
+                        help="mailbox logins from a `coldmail credentials export` file instead of the outputs")
+    sp = leaf(wu, "schedule", "warmup schedule", lambda s, a: c.warmup_schedule(
+        s, a.stack, weeks=a.weeks, config_file=a.config, history=a.history),
+        "each sending IP's daily caps (per IP and per mailbox), day by day", [sources])
+    sp.add_argument("--weeks", type=int, default=8, help="how many weeks to show (default 8)")
+    sp = leaf(wu, "status", "warmup status", lambda s, a: c.warmup_status(
+        s, a.stack, config_file=a.config, history=a.history, outputs_file=a.outputs),
+        "today's caps, sent, received, replied and placement per IP, mailbox and seed", [sources])
+    sp.add_argument("--outputs", default=None, help="stack outputs as JSON, for the IPs' addresses")
+    leaf(wu, "run", "warmup run", lambda s, a: c.warmup_run(
+        s, a.stack, config_file=a.config, accounts_file=a.accounts, outputs_file=a.outputs, history=a.history),
+        "one worker run: enforce today's caps, keep and answer warmup mail, send what is due", [sources, logins])
+    sp = leaf(wu, "placement", "warmup placement", lambda s, a: c.warmup_placement(
+        s, a.stack, sample=a.sample, wait=a.wait, config_file=a.config, accounts_file=a.accounts,
+        outputs_file=a.outputs, history=a.history),
+        "send a test from every IP and domain to the seeds and report inbox, spam or promotions", [sources, logins])
+    sp.add_argument("--sample", type=int, default=None, help="probe only the first N domains of each IP")
+    sp.add_argument("--wait", type=float, default=300, help="seconds to wait for the probes (default 300)")
     return p
 
 

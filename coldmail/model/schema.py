@@ -20,6 +20,7 @@ from .servers import check_ptr_names_unique, read_servers
 from .sizing import domain_sizing
 from .stackfile import TOP_LEVEL_KEYS
 from .types import Domain, Server, StackConfig
+from .warmup import read_warmup_exchange
 
 
 def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: list[Domain], headroom: int) -> None:
@@ -49,6 +50,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     dmarc = read_dmarc(issues, raw.get("dmarc"))
     dkim = read_dkim(issues, raw.get("dkim"))
     warmup = read_warmup(issues, raw.get("warmup"))
+    exchange = read_warmup_exchange(issues, raw.get("warmup"))
     dns = read_dns(issues, raw.get("dns"))
     limits = read_limits(issues, raw.get("limits"))
     rollout = read_rollout(issues, raw.get("rollout"))
@@ -66,7 +68,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(issues)
     return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
                        ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports,
-                       backup=backup)
+                       backup=backup, warmup_exchange=exchange)
 
 
 def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -12,7 +12,7 @@ from .names import email_problem
 from .reader import NAMESPACE, Section, is_secure
 from .secrets import OFFSITE_SECRETS
 from .types import BackupConfig, DkimConfig, DmarcConfig, DnsConfig, Limits, OffsiteBackup, Rollout
-from .warmup import WarmupPlan
+from .warmup import EXCHANGE_KEYS, WarmupPlan
 
 DMARC_PHASES = ("none", "quarantine", "reject")
 SPF_ALL = ("-all", "~all")
@@ -53,7 +53,8 @@ def read_dkim(issues: list[ConfigIssue], data: Any) -> DkimConfig:
 
 def read_warmup(issues: list[ConfigIssue], data: Any) -> WarmupPlan:
     r = Section(issues, f"{NAMESPACE}:warmup", data, (
-        "startPerIpPerDay", "growthFactor", "periodDays", "maxPerIpPerDay", "maxPerMailboxPerDay", "startDate"))
+        "startPerIpPerDay", "growthFactor", "periodDays", "maxPerIpPerDay", "maxPerMailboxPerDay", "startDate",
+        *EXCHANGE_KEYS))
     start = r.int("startPerIpPerDay", 20, 1, 1000)
     growth = r.float("growthFactor", 2.0, 1.0, 3.0, fix="use 1.5-2.0; faster ramps get IPs blocked")
     period = r.int("periodDays", 7, 1, 60)

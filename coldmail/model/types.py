@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from .reporting import ReportsConfig
-from .warmup import WarmupPlan
+from .warmup import WarmupExchange, WarmupPlan
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,8 @@ class StackConfig:
     ssh_private_key_is_set: bool = False
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     backup: BackupConfig = BackupConfig()
+    warmup_exchange: WarmupExchange = WarmupExchange()
+    """The warmup worker's exchanges: marker header, reply share, sending hours and seed mailboxes."""
 
     def server(self, name: str) -> Server:
         for s in self.servers:

@@ -29,6 +29,7 @@ HYGIENE_BOUNCE_RATE = "hygiene.bounce_rate"      # value: hard bounces / sends o
 HYGIENE_COMPLAINTS = "hygiene.complaints"        # value: complaints over the window
 WARMUP_SENT = "warmup.sent"                      # value: sent today; data: {"cap": int, "day": "YYYY-MM-DD"}
 WARMUP_PLACEMENT = "warmup.placement"            # value: inbox share 0..1; data: {"provider": ..., ...}
+WARMUP_HOLD = "warmup.hold"                      # warn while an IP's ramp holds; data: {"ip": label, "reasons": [...]}
 BACKUP_LATEST = "backup.latest"                  # value: age of the latest backup in hours
 REPORTS_DMARC_PASS = "reports.dmarc_pass"        # value: share of reported messages passing DMARC aligned, 0..1
 REPORTS_UNKNOWN_SOURCES = "reports.unknown_sources"  # value: sources outside the stack; data: {"sources": [...]}

@@ -29,6 +29,8 @@ State (live dicts, guarded by ``lock``; take it when mutating while requests may
   use ``check_password(address, password)``.
 - ``dkim``: domain -> ``{"selector", "pubkey", "key_size"}`` (the "Redis" hashes: they outlive domain deletes).
 - ``relayhosts``: int id -> ``{"hostname", "username", "password", "active"}``.
+- ``ratelimits``: mailbox address or domain -> ``"N / 1<frame>"``, Mailcow's Redis hash ``RL_VALUE`` (entries of
+  deleted mailboxes stay, as in Redis; ``add/mailbox`` clears the new mailbox's entry).
 
 Seeding (bypasses the API and the call log, e.g. to create drift or foreign objects): ``seed_domain(domain, **row)``,
 ``seed_mailbox(address, name="", quota_mb=0, password="...", active=1)``, ``seed_dkim(domain, selector, key_size)``,
@@ -348,6 +350,7 @@ class MailcowEmulator:
         self.mailboxes: dict[str, dict[str, Any]] = {}
         self.dkim: dict[str, dict[str, Any]] = {}
         self.relayhosts: dict[int, dict[str, Any]] = {}
+        self.ratelimits: dict[str, str] = {}
         self._next_relayhost_id = 1
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
@@ -721,6 +724,8 @@ class MailcowEmulator:
                     return self._get_return([self._relayhost_view(i) for i in sorted(self.relayhosts)])
                 rid = _intval(obj)
                 return self._get_return(self._relayhost_view(rid) if rid in self.relayhosts else None)
+            if cat in ("rl-mbox", "rl-domain") and obj:
+                return self._get_return(self._ratelimit_read(cat, obj))
             if cat == "status" and obj == "containers":
                 started = datetime.fromtimestamp(self._started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000000Z")
                 return self._get_return({
@@ -734,6 +739,34 @@ class MailcowEmulator:
                 return self._get_return({"length": str(self.password_min_length), "chars": "0",
                                          "special_chars": "0", "lowerupper": "0", "numbers": "0"})
         return _Response(404, {"type": "error", "msg": "route not found"})
+
+    def _ratelimit_view(self, obj: str) -> dict[str, str] | None:
+        # Mailcow stores "N / 1<frame>" and splits it on " / 1" when read.
+        stored = self.ratelimits.get(obj)
+        if not stored:
+            return None
+        value, _, frame = stored.partition(" / 1")
+        return {"value": value, "frame": frame}
+
+    def _ratelimit_read(self, cat: str, obj: str) -> Any:
+        if cat == "rl-mbox":
+            if obj == "all":
+                rows = []
+                for d in self.domains:
+                    for u, mb in self.mailboxes.items():
+                        view = self._ratelimit_view(u) if mb["domain"] == d else None
+                        if view:
+                            rows.append({**view, "mailbox": u})
+                return rows
+            user = obj.strip().lower()
+            # hasMailboxObjectAccess: the admin reaches a mailbox only through its existing domain.
+            if user not in self.mailboxes or self.mailboxes[user]["domain"] not in self.domains:
+                return None
+            return self._ratelimit_view(user)
+        if obj == "all":
+            return [{**view, "domain": d} for d in self.domains if (view := self._ratelimit_view(d))]
+        name = to_ascii(obj) or ""
+        return self._ratelimit_view(name) if name in self.domains else None
 
     @staticmethod
     def _get_return(data: Any) -> _Response:
@@ -776,7 +809,7 @@ class MailcowEmulator:
             "backupmx_int": d["backupmx"],
             "gal": d["gal"],
             "gal_int": d["gal"],
-            "rl": d.get("rl") or False,
+            "rl": self._ratelimit_view(name) or False,
             "active": d["active"],
             "active_int": d["active"],
             "relay_all_recipients": d["relay_all_recipients"],
@@ -831,8 +864,8 @@ class MailcowEmulator:
                 "max_new_quota": max_new,
                 "spam_aliases": 0,
                 "pushover_active": 0,
-                "rl": False,
-                "rl_scope": "domain",
+                "rl": self._ratelimit_view(user) or self._ratelimit_view(mb["domain"]) or False,
+                "rl_scope": "mailbox" if self._ratelimit_view(user) else "domain",
                 "is_relayed": 0,
                 "sender_acl": [],
             })
@@ -865,6 +898,8 @@ class MailcowEmulator:
             ("add", "relayhost"): self._add_relayhost,
             ("edit", "domain"): self._edit_domain,
             ("edit", "mailbox"): self._edit_mailbox,
+            ("edit", "rl-mbox"): self._edit_rl_mbox,
+            ("edit", "rl-domain"): self._edit_rl_domain,
             ("delete", "domain"): self._delete_domain,
             ("delete", "mailbox"): self._delete_mailbox,
             ("delete", "dkim"): self._delete_dkim,
@@ -1090,6 +1125,8 @@ class MailcowEmulator:
             if username in self.mailboxes:
                 raise _Crash()
             self.mailboxes[username] = row
+            # add/mailbox saves the template's empty limit, which deletes a stale RL_VALUE entry.
+            self.ratelimits.pop(username, None)
         ret.append(self._entry("success", ["ratelimit", "edit", "mailbox",
                                            {"object": username, "rl_frame": "s", "rl_value": ""}],
                                ["rl_saved", username]))
@@ -1268,6 +1305,43 @@ class MailcowEmulator:
                 mb["modified"] = _now()
             ret.append(self._entry("success", log, ["mailbox_modified", user]))
         return True
+
+    # edit/rl-mbox, edit/rl-domain ---------------------------------------
+    def _edit_ratelimits(self, scope: str, items: Any, attr: dict[str, Any], ret: list,
+                         allowed: Callable[[Any], bool]) -> bool:
+        # ratelimit('edit', scope, array_merge(['object' => items], attr)): the log carries that merged array.
+        data = {"object": items, **attr}
+        log = ["ratelimit", "edit", scope, data]
+        self._write_pause()
+        for obj in items if isinstance(items, list) else [items]:
+            value = _intval(attr.get("rl_value"))
+            frame = attr.get("rl_frame")
+            if frame not in ("s", "m", "h", "d"):
+                ret.append(self._entry("danger", log, "rl_timeframe"))
+                continue
+            with self.lock:
+                if not allowed(obj):
+                    ret.append(self._entry("danger", log, "access_denied"))
+                    continue
+                if value == 0:
+                    self.ratelimits.pop(obj, None)
+                else:
+                    self.ratelimits[obj] = f"{value} / 1{frame}"
+            ret.append(self._entry("success", log, ["rl_saved", obj]))
+        return True
+
+    def _edit_rl_mbox(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
+        def allowed(obj: Any) -> bool:
+            mb = self.mailboxes.get(obj) if isinstance(obj, str) else None
+            return mb is not None and mb["domain"] in self.domains
+
+        return self._edit_ratelimits("mailbox", items, attr, ret, allowed)
+
+    def _edit_rl_domain(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
+        def allowed(obj: Any) -> bool:
+            return isinstance(obj, str) and is_valid_domain_name(obj) and obj in self.domains
+
+        return self._edit_ratelimits("domain", items, attr, ret, allowed)
 
     # delete/* ------------------------------------------------------------
     def _delete_domain(self, items: Any, ret: list) -> bool:
