@@ -27,10 +27,19 @@ POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 MASTER = "/usr/lib/postfix/sbin/master"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def _free_port(host: str, *also: str) -> int:
+    """A port the OS gives for ``host`` that is also free on each of ``also`` (IPv6 allowed)."""
+    while True:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        try:
+            for other in also:
+                with socket.socket(socket.AF_INET6 if ":" in other else socket.AF_INET) as s:
+                    s.bind((other, port))
+            return port
+        except OSError:
+            continue
 
 
 class _Sink:
@@ -81,17 +90,32 @@ class _Relay:
         check = subprocess.run([POSTFIX, "-c", str(etc), "check"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.log()}"
         assert check.stdout + check.stderr == "", f"postfix check warned: {check.stdout}{check.stderr}"
-        self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((self.cfg.listen_address, self.cfg.port), timeout=0.5).close()
+        # Other suites on this machine open connections from 127.x addresses too; one may hold the chosen
+        # port for a moment between _free_port and master's bind, and master then exits silently (its
+        # fatal errors reach only a tty). A master that fails three times in a row is a real failure.
+        for _attempt in range(3):
+            self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            if self._listening():
                 return
-            except OSError:
-                assert self.proc.poll() is None, f"master exited: {self.log()}"
-                time.sleep(0.02)
+            time.sleep(0.3)
         raise AssertionError(f"relay {self.cfg.name} never listened: {self.log()}")
+
+    def _listening(self) -> bool:
+        """True once every listener accepts; False when master exited first."""
+        deadline = time.monotonic() + 10
+        addresses = [a.strip("[]") for a in (self.cfg.listen_address, *self.cfg.extra_listen_addresses)]
+        while addresses and time.monotonic() < deadline:
+            try:
+                # A bare socket: nothing is said, so smtpd neither serves nor refuses it.
+                socket.create_connection((addresses[0], self.cfg.port), timeout=0.5).close()
+                addresses.pop(0)
+            except OSError:
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(0.02)
+        assert not addresses, f"relay {self.cfg.name} never listened on {addresses}: {self.log()}"
+        return True
 
     def log(self) -> str:
         p = Path(self.cfg.maillog_file or "")
@@ -180,7 +204,9 @@ def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
     relay = _Relay(tmp_path / "relay4", relay_cfg)
     relay.start()
     try:
-        with smtplib.SMTP("127.0.0.4", relay_cfg.port, local_hostname="stranger.test", timeout=10) as s:
+        # Refused from the greeting on (554), so connect without SMTP()'s check for a 220.
+        with smtplib.SMTP(local_hostname="stranger.test", timeout=10) as s:
+            s.connect("127.0.0.4", relay_cfg.port)
             s.ehlo()
             s.mail("x@stranger.test")
             code, _ = s.rcpt("bob@dest.test")
@@ -188,3 +214,69 @@ def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
         assert sink.received == []
     finally:
         relay.stop()
+
+
+# --- Only Mailcow's Postfix may use a relay --------------------------------------------------------
+
+MAILCOW = "127.0.0.5"
+"""Stands in for postfix-mailcow (172.22.1.253 in production): the one address in mynetworks."""
+
+
+@pytest.fixture
+def guarded_relay(relays, sink, tmp_path):
+    """A relay rendered like production (mynetworks = one /32) that listens on 127.0.0.4 and on ::1."""
+    relays("relay2", "127.0.0.2", "relay2.test", sink.port)  # makes the tmp tree traversable
+    base = tmp_path / "relay4"
+    cfg = RelayConfig(name="relay4", listen_address="127.0.0.4", port=_free_port("127.0.0.4", "::1"),
+                      bind_address="127.0.0.4", helo_name="relay4.test", mynetworks=f"{MAILCOW}/32",
+                      extra_listen_addresses=("[::1]",), inet_protocols="all",
+                      config_directory=str(base / "etc"), queue_directory=str(base / "queue"),
+                      data_directory=str(base / "data"), maillog_file=str(base / "maillog"),
+                      relayhost=f"[127.0.0.1]:{sink.port}", dns=False)
+    relay = _Relay(base, cfg)
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+def test_production_relays_serve_only_mailcows_postfix_and_refuse_everyone_at_connect():
+    main = render_files(RelayConfig.for_server(1, "198.51.100.10", "mx1-ip1.example.test"))["main.cf"]
+    lines = main.splitlines()
+    assert "mynetworks = 172.22.1.253/32" in lines
+    assert "smtpd_client_restrictions = permit_mynetworks, reject" in lines
+    assert "smtpd_delay_reject = no" in lines
+    assert "inet_protocols = ipv4" in lines
+
+
+@pytest.mark.parametrize("outsider", ["127.0.0.1", "::1"])
+def test_outsider_is_refused_at_ehlo_and_even_for_postmaster(guarded_relay, sink, outsider):
+    host = "::1" if ":" in outsider else guarded_relay.cfg.listen_address
+    smtp = smtplib.SMTP(timeout=10, source_address=(outsider, 0))
+    try:
+        code, _ = smtp.connect(host, guarded_relay.cfg.port)
+        assert code == 554
+        ehlo_code, ehlo_text = smtp.ehlo("stranger.test")
+        assert ehlo_code == 503 and b"access denied" in ehlo_text
+        assert smtp.docmd("MAIL FROM:<x@stranger.test>")[0] == 503
+        # Postfix's built-in exception: without smtpd_delay_reject = no this answers 250.
+        assert smtp.docmd("RCPT TO:<postmaster>")[0] == 503
+    finally:
+        smtp.close()
+    rejected = f"reject: CONNECT from unknown[{outsider}]"
+    deadline = time.monotonic() + 10  # postlogd writes the maillog asynchronously
+    while rejected not in guarded_relay.log() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rejected in guarded_relay.log()
+    assert sink.received == []
+
+
+def test_mail_from_mailcows_postfix_still_leaves_from_the_bind_address_with_the_helo_name(guarded_relay, sink):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "anna@sender.test", "bob@dest.test", "from mailcow"
+    msg.set_content("hello")
+    with smtplib.SMTP(guarded_relay.cfg.listen_address, guarded_relay.cfg.port, local_hostname="mailcow.test",
+                      timeout=10, source_address=(MAILCOW, 0)) as smtp:
+        smtp.send_message(msg)
+    _wait_for(sink, 1, guarded_relay)
+    got = sink.received[0]
+    assert (got["peer"], got["helo"], got["rcpt"]) == ("127.0.0.4", "relay4.test", ["bob@dest.test"])
