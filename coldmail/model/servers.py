@@ -23,7 +23,7 @@ KEYS = ("name", "hostname", "zone", "zoneId", "location", "serverType", "image",
         "ipv6", "mailcowTlsVerify", "mailcowCaBundle", "mailcowApiKey", "apiCidrs", "allowSshFromInternet",
         "adminUiCidrs", "pop3", "sieve", "mailcowCommit", "imageDigests")
 #: Where the operator reads why and how to reach the server from CI without opening it.
-SECURITY_DOC = "docs/security.md"
+SECURITY_DOC = "docs/security.md §6"
 _TZ_NAME = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
 
 

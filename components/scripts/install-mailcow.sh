@@ -27,12 +27,12 @@ WAIT_TRIES="${WAIT_TRIES:-180}"
 WAIT_SLEEP="${WAIT_SLEEP:-10}"
 : "${MAILCOW_HOSTNAME:?set MAILCOW_HOSTNAME}" "${MAILCOW_TZ:?set MAILCOW_TZ}" "${MAILCOW_VERSION:?set MAILCOW_VERSION}"
 : "${MAILCOW_COMMIT:?set MAILCOW_COMMIT}" "${MAILCOW_BINDS:?set MAILCOW_BINDS}"
-# Docker's release signing key, as published on docs.docker.com (docs/security.md §Supply chain).
+# Docker's release signing key, as published on docs.docker.com (docs/security.md §4).
 DOCKER_KEY_FINGERPRINT=9DC858229FC7DD38854AE2D88D81803C0EBFCD88
 # Containers must not read the cloud metadata service: it serves user_data, which holds the host key.
 METADATA_RULE=(DOCKER-USER -d 169.254.169.254/32 -j DROP)
 METADATA_UNIT="$ROOT/etc/systemd/system/coldmail-block-metadata.service"
-# The web ports stay here until the default admin password is gone (docs/security.md §First start).
+# The web ports stay here until the default admin password is gone (docs/security.md §3).
 LOOPBACK=127.0.0.1
 
 log() { printf '[coldmail] %s\n' "$*" >&2; }
@@ -236,7 +236,7 @@ generate_config() {
   [[ "$(git -C "$MAILCOW_DIR" rev-parse HEAD)" == "$MAILCOW_COMMIT" ]] \
     || die "generate_config.sh left a checkout other than $MAILCOW_COMMIT"
   # Mailcow probes the host for IPv6. Where it disagrees with the stack, the host's IPv6 is not what DNS
-  # will advertise: fail rather than run half-configured (docs/security.md §IPv6).
+  # will advertise: fail rather than run half-configured (docs/security.md §2).
   detected="$(conf_value ENABLE_IPV6)"
   [[ "$detected" == "$MAILCOW_IPV6" ]] || die "Mailcow found ENABLE_IPV6=${detected:-unset} on this host, but" \
     "servers[].ipv6 asks for $MAILCOW_IPV6: fix the host's IPv6 (or the config) and run again"
@@ -301,7 +301,7 @@ write_overrides() {
   local changed="" pin allow nginx="$MAILCOW_DIR/data/conf/nginx" nets
   # Mailcow leaves these images on moving tags; compose merges this file over its own (git-ignored there).
   changed+="$({
-    printf '# Managed by coldmail: images Mailcow leaves unpinned (docs/security.md §Supply chain).\nservices:\n'
+    printf '# Managed by coldmail: images Mailcow leaves unpinned (docs/security.md §4).\nservices:\n'
     for pin in "${pinned[@]}"; do
       printf '  %s:\n    image: %s\n' "${pin%%=*}" "$(pinned_ref "$pin")"
     done
