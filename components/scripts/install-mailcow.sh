@@ -269,15 +269,22 @@ web_bind() {
 }
 
 configure() {
-  local changed="" bind key
+  local changed="" bind key ipv6
   changed+="$(set_conf DOCKER_COMPOSE_VERSION native)"
   changed+="$(set_conf API_KEY "$API_KEY")"
   changed+="$(set_conf API_ALLOW_FROM "$API_ALLOW_FROM")"
-  changed+="$(set_conf ENABLE_IPV6 "$MAILCOW_IPV6")"
+  ipv6="$(set_conf ENABLE_IPV6 "$MAILCOW_IPV6")"
+  if [[ -n "$ipv6" && -e "$STATE_DIR/installed" ]]; then
+    # Docker cannot switch IPv6 on an existing network: Mailcow's network has to be recreated.
+    touch "$STATE_DIR/network-changed"
+  fi
+  changed+="$ipv6"
   # Port 80 only redirects to HTTPS and answers ACME: no login page is ever served on it.
   changed+="$(set_conf HTTP_REDIRECT y)"
   for bind in "${binds[@]}"; do
-    [[ "${bind%%=*}" == *_PORT ]] && changed+="$(set_conf "${bind%%=*}" "${bind#*=}")"
+    if [[ "${bind%%=*}" == *_PORT ]]; then
+      changed+="$(set_conf "${bind%%=*}" "${bind#*=}")"
+    fi
   done
   for key in HTTP_BIND HTTPS_BIND; do
     changed+="$(set_conf "$key" "$(web_bind "$key")")"
@@ -298,14 +305,19 @@ pinned_ref() {
 }
 
 write_overrides() {
-  local changed="" pin allow nginx="$MAILCOW_DIR/data/conf/nginx" nets
+  local changed="" pin allow nginx="$MAILCOW_DIR/data/conf/nginx" nets override="$MAILCOW_DIR/docker-compose.override.yml"
   # Mailcow leaves these images on moving tags; compose merges this file over its own (git-ignored there).
-  changed+="$({
-    printf '# Managed by coldmail: images Mailcow leaves unpinned (docs/security.md §4).\nservices:\n'
-    for pin in "${pinned[@]}"; do
-      printf '  %s:\n    image: %s\n' "${pin%%=*}" "$(pinned_ref "$pin")"
-    done
-  } | write_if_changed "$MAILCOW_DIR/docker-compose.override.yml" 0644)"
+  if ((${#pinned[@]})); then
+    changed+="$({
+      printf '# Managed by coldmail: images Mailcow leaves unpinned (docs/security.md §4).\nservices:\n'
+      for pin in "${pinned[@]}"; do
+        printf '  %s:\n    image: %s\n' "${pin%%=*}" "$(pinned_ref "$pin")"
+      done
+    } | write_if_changed "$override" 0644)"
+  elif [[ -e "$override" ]]; then
+    rm -f "$override"
+    changed=changed
+  fi
   [[ -z "$changed" ]] || OVERRIDE_CHANGED=1
   # /admin allow-list: a geo map at http level, checked in every server block (nginx reads conf.d/*.conf
   # and site.*.custom there; both are git-ignored in Mailcow's checkout).
@@ -346,12 +358,13 @@ record_digests() {
   local pin ref repo digest
   for pin in "${pinned[@]}"; do
     ref="${pin#*=}"
-    [[ "$ref" != *@sha256:* ]] || continue
+    # A digest given, or one kept from an earlier pull: never replaced by what the tag points at now.
+    [[ "$(pinned_ref "$pin")" != *@sha256:* ]] || continue
     repo="${ref%:*}"
     digest="$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$ref" \
       | awk -F@ -v r="$repo" '$1 == r || $1 == "docker.io/" r || $1 == "docker.io/library/" r { print $2; exit }')"
     [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]] || die "docker reports no digest for $ref"
-    grep -qxF "$ref $digest" "$STATE_DIR/image-digests" 2>/dev/null || echo "$ref $digest" >>"$STATE_DIR/image-digests"
+    echo "$ref $digest" >>"$STATE_DIR/image-digests"
   done
 }
 
@@ -387,6 +400,11 @@ start_mailcow() {
   if [[ ! -e "$STATE_DIR/conf-changed" ]]; then
     [[ -z "${NGINX_CHANGED:-}" ]] || compose restart nginx-mailcow >>"$STATE_DIR/compose.log" 2>&1
     return 0
+  fi
+  if [[ -e "$STATE_DIR/network-changed" ]]; then
+    log "recreating Mailcow's network for ENABLE_IPV6=$MAILCOW_IPV6"
+    compose down >>"$STATE_DIR/compose.log" 2>&1 || die "docker compose down failed, see $STATE_DIR/compose.log"
+    rm -f "$STATE_DIR/network-changed"
   fi
   log "starting Mailcow"
   # Also recreates php-fpm after an API key change: it loads API_KEY into the database at start.

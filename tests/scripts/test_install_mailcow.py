@@ -429,3 +429,29 @@ def test_settings_that_are_not_plain_values_stop_the_script_before_it_acts(box, 
     proc = install(box, check=False, **{key: value})
     assert proc.returncode == 1 and key in proc.stderr
     assert box.calls == []
+
+
+def test_ipv6_changed_on_an_installed_server_recreates_mailcows_network_once(box):
+    install(box)
+    conf_file = box.root / "opt/mailcow-dockerized/mailcow.conf"
+    conf_file.write_text(conf_file.read_text().replace("ENABLE_IPV6=true", "ENABLE_IPV6=false"))
+    box.reset_calls()
+    install(box)
+    compose = [c for c in called(box, "docker compose") if c.split()[2] in ("down", "up")]
+    assert compose[:2] == ["docker compose down", "docker compose up -d --quiet-pull --remove-orphans"]
+    assert conf(box)["ENABLE_IPV6"] == "true"
+    box.reset_calls()
+    install(box)
+    assert not called(box, "docker compose down")
+
+
+def test_image_digest_kept_from_the_first_pull_is_never_replaced_by_a_later_pull(box):
+    install(box)
+    override = box.root / "opt/mailcow-dockerized/docker-compose.override.yml"
+    first = override.read_text()
+    box.reset_calls()
+    # A new Mailcow release pulls again; the kept digests stay what they were.
+    install(box, MAILCOW_VERSION="2026-09", MAILCOW_COMMIT="0000000000000000000000000000000000002609")
+    assert called(box, "docker compose pull") and not called(box, "docker image inspect")
+    assert override.read_text() == first
+    assert len((box.root / "opt/coldmail/state/image-digests").read_text().splitlines()) == 2
