@@ -289,6 +289,7 @@ configure() {
   for key in HTTP_BIND HTTPS_BIND; do
     changed+="$(set_conf "$key" "$(web_bind "$key")")"
   done
+  chmod 0600 "$MAILCOW_DIR/mailcow.conf"
   if [[ -n "$changed" ]]; then
     touch "$STATE_DIR/conf-changed"
   fi
@@ -387,7 +388,7 @@ update_mailcow() {
   # Never Mailcow's update.sh: it runs itself and its modules from origin/master as root.
   log "updating Mailcow from ${current:-unknown} to $MAILCOW_VERSION ($MAILCOW_COMMIT)"
   git -C "$MAILCOW_DIR" fetch --quiet origin "refs/tags/$MAILCOW_VERSION:refs/tags/$MAILCOW_VERSION" \
-    || die "could not fetch tag $MAILCOW_VERSION (a tag moved upstream is refused, see $STATE_DIR)"
+    || die "could not fetch tag $MAILCOW_VERSION (a local tag of that name that points elsewhere is never overwritten)"
   checkout_pinned "$MAILCOW_DIR"
   pull_images
   echo "$MAILCOW_VERSION $MAILCOW_COMMIT" >"$STATE_DIR/version"

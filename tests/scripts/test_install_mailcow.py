@@ -455,3 +455,11 @@ def test_image_digest_kept_from_the_first_pull_is_never_replaced_by_a_later_pull
     assert called(box, "docker compose pull") and not called(box, "docker image inspect")
     assert override.read_text() == first
     assert len((box.root / "opt/coldmail/state/image-digests").read_text().splitlines()) == 2
+
+
+def test_mailcow_conf_gets_mode_0600_back_on_every_run(box):
+    install(box)
+    conf_file = box.root / "opt/mailcow-dockerized/mailcow.conf"
+    conf_file.chmod(0o644)
+    install(box)
+    assert stat.S_IMODE(conf_file.stat().st_mode) == 0o600
