@@ -12,6 +12,7 @@ pinned SSH host key and a swap file.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -25,7 +26,8 @@ import pulumi_tls as tls
 import yaml
 
 from coldmail.model import Server, StackConfig
-from coldmail.model.ports import MAILCOW_INBOUND
+from coldmail.model.mailcow import PINNED_IMAGES
+from coldmail.model.ports import MAILCOW_CONF_KEYS, inbound_ports
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
 
 from . import relay as relay_cfg
@@ -46,14 +48,61 @@ def script_sha256(script: str) -> str:
 
 
 def api_allow_from(server: Server) -> str:
-    """API_ALLOW_FROM: the host's own addresses plus the admin networks, where `pulumi up` runs."""
-    return ",".join([*HOST_API_SOURCES, *server.admin_cidrs])
+    """API_ALLOW_FROM: the host's own addresses plus ``apiCidrs``, where `pulumi up` runs."""
+    return ",".join([*HOST_API_SOURCES, *server.api_cidrs])
+
+
+def admin_ui_allow(server: Server) -> str:
+    """Who may open Mailcow's /admin: the host itself plus ``adminUiCidrs``; empty when there is no allow-list."""
+    return ",".join([*HOST_API_SOURCES, *server.admin_ui_cidrs]) if server.admin_ui_cidrs else ""
+
+
+def mailcow_binds(server: Server) -> str:
+    """The public port bindings for mailcow.conf, ``KEY=[host-ip:]port`` separated by spaces.
+
+    Without IPv6 every port is bound to 0.0.0.0 only, so nothing listens on the host's IPv6 side. Ports the
+    stack leaves closed (POP3, Sieve) are bound to loopback, which Docker never publishes. HTTP_BIND and
+    HTTPS_BIND are the host IP alone; the install holds them on loopback until the admin password is set.
+    """
+    public = "" if server.ipv6 else "0.0.0.0"
+    served = inbound_ports(server.pop3, server.sieve)
+
+    def bind(port: int) -> str:
+        host = public if port in served else "127.0.0.1"
+        return f"{host}:{port}" if host else str(port)
+
+    binds = [f"{key}={bind(port)}" for port, key in MAILCOW_CONF_KEYS.items()]
+    return " ".join([*binds, f"HTTP_BIND={public}", f"HTTPS_BIND={public}"])
+
+
+def pinned_images(server: Server) -> str:
+    """``service=image[@digest]`` for each image Mailcow leaves on a moving tag."""
+    digests = dict(server.image_digests)
+    return " ".join(f"{service}={image}{'@' + digests[service] if service in digests else ''}"
+                    for service, image in PINNED_IMAGES.items())
+
+
+def remote_command(settings: dict[str, str], script: str, runner: str = "") -> str:
+    """``K=V … [runner] bash <script>``, every value shell-quoted: nothing in the config becomes shell syntax."""
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in settings.items())
+    return f"{assignments} {runner + ' ' if runner else ''}bash {REMOTE_DIR}/{script}"
+
+
+def pinned_host_key(key: Optional[str]) -> str:
+    """The host key every SSH connection must match; an empty key is an error, never "accept any"."""
+    key = (key or "").strip()
+    if not key:
+        raise ValueError("the server's pinned SSH host key is empty, and an empty host_key would let the SSH "
+                         "connection accept any server: refusing to connect. Replace the host key resource "
+                         "(pulumi up --replace <urn of the -host-key resource>) and the server with it.")
+    return key
 
 
 def firewall_rules(server: Server) -> list[hcloud.FirewallRuleArgs]:
     """Mail ports from anywhere, SSH only from the admin networks, nothing else."""
     rules = [hcloud.FirewallRuleArgs(direction="in", protocol="tcp", port=str(p), source_ips=ANYWHERE,
-                                     description=f"mail {p}") for p in MAILCOW_INBOUND]
+                                     description=f"mail {p}")
+             for p in inbound_ports(server.pop3, server.sieve)]
     rules.append(hcloud.FirewallRuleArgs(direction="in", protocol="tcp", port="22",
                                          source_ips=list(server.admin_cidrs), description="ssh from admins"))
     return rules
@@ -150,7 +199,7 @@ class MailServer(pulumi.ComponentResource):
         self._create_dns()
         self._ssh = command.remote.ConnectionArgs(
             host=self.ip_addresses[0], user="root", private_key=args.ssh_private_key,
-            host_key=self.host_key.public_key_openssh.apply(lambda k: (k or "").strip() or None),
+            host_key=self.host_key.public_key_openssh.apply(pinned_host_key),
             dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=15)
         self.connection = self._ssh
         self._install_mailcow()
@@ -254,23 +303,26 @@ class MailServer(pulumi.ComponentResource):
 
         copy_fips = self._copy_script("floating-ips.sh", self.cloud_init)
         method = "netplan" if server.image.startswith("ubuntu") else "ifupdown"
-        fip_cmd = pulumi.Output.all(*self.ip_addresses[1:]).apply(lambda ips: (
-            f"SCRIPT_SHA256={script_sha256('floating-ips.sh')} METHOD={method} IFACE=eth0 "
-            f"FLOATING_IPS='{' '.join(ips)}' bash {REMOTE_DIR}/floating-ips.sh"))
+        fip_cmd = pulumi.Output.all(*self.ip_addresses[1:]).apply(lambda ips: remote_command({
+            "SCRIPT_SHA256": script_sha256("floating-ips.sh"), "METHOD": method, "IFACE": "eth0",
+            "FLOATING_IPS": " ".join(ips)}, "floating-ips.sh"))
         self.floating_ip_setup = self._run_remote("floating-ips", fip_cmd, [copy_fips, *self.floating_ip_assignments])
 
         copy_install = self._copy_script("install-mailcow.sh", self.cloud_init)
         admin_password = random.RandomPassword(
             f"{self._name}-admin-password", length=32, special=False, opts=self._child())
         self.admin_password = pulumi.Output.secret(admin_password.result)
-        settings = (f"SCRIPT_SHA256={script_sha256('install-mailcow.sh')} MAILCOW_HOSTNAME={server.hostname} "
-                    f"MAILCOW_TZ={server.timezone} MAILCOW_VERSION={server.mailcow_version} "
-                    f"SKIP_CLAMD={'y' if server.skip_clamd else 'n'} ENABLE_IPV6={'y' if server.ipv6 else 'n'} "
-                    f"API_ALLOW_FROM={api_allow_from(server)}")
+        settings = {
+            "SCRIPT_SHA256": script_sha256("install-mailcow.sh"), "MAILCOW_HOSTNAME": server.hostname,
+            "MAILCOW_TZ": server.timezone, "MAILCOW_VERSION": server.mailcow_version,
+            "MAILCOW_COMMIT": server.mailcow_commit, "SKIP_CLAMD": "y" if server.skip_clamd else "n",
+            "ENABLE_IPV6": "y" if server.ipv6 else "n", "API_ALLOW_FROM": api_allow_from(server),
+            "MAILCOW_BINDS": mailcow_binds(server), "PINNED_IMAGES": pinned_images(server),
+            "ADMIN_UI_ALLOW": admin_ui_allow(server)}
         # Secrets go on stdin only: never on the command line, which lands in state and `ps`.
         stdin = pulumi.Output.secret(pulumi.Output.all(self.api_key, admin_password.result).apply(
             lambda s: f"API_KEY={s[0]}\nADMIN_PASSWORD={s[1]}\n"))
-        self.install = self._run_remote("install-mailcow", f"{settings} timeout 3600 bash {REMOTE_DIR}/install-mailcow.sh",
+        self.install = self._run_remote("install-mailcow", remote_command(settings, "install-mailcow.sh", "timeout 3600"),
                                     [copy_install, self.floating_ip_setup], stdin=stdin)
         self.ready = self.install
 
@@ -295,10 +347,9 @@ class MailServer(pulumi.ComponentResource):
                     remote_path=f"{REMOTE_DIR}/relays/relay{n}/{fname}",
                     opts=self._child(depends_on=[self.cloud_init])))
         indexes = " ".join(str(n) for n in range(1, len(server.ptr_names) + 1))
-        relay_cmd = pulumi.Output.all(*digests).apply(lambda d: (
-            f"SCRIPT_SHA256={script_sha256('relays.sh')} "
-            f"CONFIG_SHA256={hashlib.sha256(' '.join(d).encode()).hexdigest()} "
-            f"RELAYS='{indexes}' bash {REMOTE_DIR}/relays.sh"))
+        relay_cmd = pulumi.Output.all(*digests).apply(lambda d: remote_command({
+            "SCRIPT_SHA256": script_sha256("relays.sh"),
+            "CONFIG_SHA256": hashlib.sha256(" ".join(d).encode()).hexdigest(), "RELAYS": indexes}, "relays.sh"))
         # After Mailcow: the relays listen on its bridge gateway, which exists once Mailcow runs.
         self.relay_setup = self._run_remote("relays", relay_cmd, [*copies, self.install, self.floating_ip_setup])
         for n, ptr in enumerate(server.ptr_names, start=1):

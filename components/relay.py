@@ -9,9 +9,14 @@ very same configuration runs under Debian's Postfix in the loopback tests, so wh
 is deployed.
 
 Each instance listens only on the Mailcow bridge gateway (``172.22.1.1:<2525+N>``, unreachable from
-outside), accepts mail only from Mailcow's network, and sends it from floating IP N with that IP's PTR
-name as HELO. This module only renders text: the install script copies the files, and the relay test
-runs them.
+outside), accepts mail only from Mailcow's Postfix container, and sends it from floating IP N with that
+IP's PTR name as HELO. This module only renders text: the install script copies the files, and the relay
+test runs them.
+
+Only Mailcow's Postfix (``172.22.1.253/32``) may talk to a relay: every other container on the bridge is
+refused at connect, and ``smtpd_delay_reject = no`` makes that refusal final. With Postfix's default of
+delaying it to RCPT, a bare ``RCPT TO:<postmaster>`` is accepted from anyone, client restrictions or not
+(tests/relay shows both against Debian's Postfix).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-#: Mailcow's default bridge (``IPV4_NETWORK=172.22.1`` in mailcow.conf) and the host's address on it.
-MAILCOW_NETWORK = "172.22.1.0/24"
+#: The host's address on Mailcow's default bridge (``IPV4_NETWORK=172.22.1`` in mailcow.conf), and
+#: postfix-mailcow's fixed address on it (``ipv4_address: ${IPV4_NETWORK}.253`` in Mailcow's compose file).
 MAILCOW_GATEWAY = "172.22.1.1"
+MAILCOW_POSTFIX = "172.22.1.253"
 BASE_PORT = 2525
 #: Mailcow's own message size limit, so the relay never refuses what Mailcow accepted.
 MESSAGE_SIZE_LIMIT = 104857600
@@ -51,7 +57,11 @@ class RelayConfig:
     """The source address of outgoing connections (the floating IP)."""
     helo_name: str
     """The HELO/EHLO name: the PTR name of ``bind_address``, so receivers see FCrDNS agree."""
-    mynetworks: str = MAILCOW_NETWORK
+    mynetworks: str = f"{MAILCOW_POSTFIX}/32"
+    """The only clients served; everyone else is refused at connect."""
+    extra_listen_addresses: tuple[str, ...] = ()
+    """More addresses the smtpd listens on (same port), e.g. ``[::1]`` in the IPv6 test."""
+    inet_protocols: str = "ipv4"
     config_directory: str = ""
     queue_directory: str = ""
     data_directory: str = ""
@@ -76,6 +86,9 @@ class RelayConfig:
             value = getattr(self, field_name)
             if not value or any(c.isspace() for c in value):
                 raise ValueError(f"RelayConfig.{field_name} must be a non-empty word, got {value!r}")
+        for address in self.extra_listen_addresses:
+            if not address or any(c.isspace() for c in address):
+                raise ValueError(f"RelayConfig.extra_listen_addresses must hold non-empty words, got {address!r}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"RelayConfig.port must be 1..65535, got {self.port}")
         # postfix check refuses non-root files inside config_directory, and queue/data are postfix-owned.
@@ -108,8 +121,10 @@ def render_main_cf(cfg: RelayConfig) -> str:
         # The listener address is on the smtpd line in master.cf; inet_interfaces only has to be
         # satisfiable when the instance starts, and loopback always is.
         "inet_interfaces = loopback-only",
-        "inet_protocols = ipv4",
+        f"inet_protocols = {cfg.inet_protocols}",
         f"mynetworks = {cfg.mynetworks}",
+        "smtpd_client_restrictions = permit_mynetworks, reject",
+        "smtpd_delay_reject = no",
         "smtpd_relay_restrictions = permit_mynetworks, reject",
         "smtpd_recipient_restrictions = permit_mynetworks, reject",
         "smtpd_peername_lookup = no",
@@ -156,8 +171,10 @@ _MASTER_SERVICES = (
 
 
 def render_master_cf(cfg: RelayConfig) -> str:
-    """master.cf of one relay instance: one smtpd on ``listen_address:port``, no chroot."""
-    rows = [(f"{cfg.listen_address}:{cfg.port}", "inet", "n", "-", "n", "-", "-", "smtpd"), *_MASTER_SERVICES]
+    """master.cf of one relay instance: an smtpd on ``listen_address:port`` (and the extra addresses), no chroot."""
+    listeners = [(f"{address}:{cfg.port}", "inet", "n", "-", "n", "-", "-", "smtpd")
+                 for address in (cfg.listen_address, *cfg.extra_listen_addresses)]
+    rows = [*listeners, *_MASTER_SERVICES]
     out = ["# Rendered by coldmail (components/relay.py); edits are overwritten on the next deploy."]
     out += ["{:<22} {:<10} {:<7} {:<6} {:<6} {:<6} {:<7} {}".format(*r) for r in rows]
     return "\n".join(out) + "\n"

@@ -13,6 +13,37 @@ DKIM_MIN_STRONG_BITS = 2048
 DEFAULT_DKIM_SELECTOR = "dkim"
 _API_KEY = re.compile(r"^[A-Za-z0-9-]{16,255}$")
 _RELEASE_TAG = re.compile(r"^\d{4}-\d{2}[a-z]?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+#: The commit each mailcow-dockerized release tag points at (read from the upstream repository with
+#: ``git rev-parse "<tag>^{commit}"``). The install checks the tag out only when it resolves to this
+#: commit, so a tag moved upstream cannot change what runs. Other tags need ``servers[].mailcowCommit``.
+RELEASE_COMMITS = {
+    "2026-07a": "489db905122d20487e29c9a8438b311c403442ab",
+    "2026-07": "96a70652c320d1c76979610df13c71f363ecc2de",
+    "2026-05c": "2ac4b1deaee50e1284d644cecc16dcb0b37e67e2",
+    "2026-05b": "1eb6d2e26cf234bd2e80f32b5f556b5e173ed33b",
+    "2026-05a": "384e2f6ac1c03c9d92b22b3d53e16afe3d677e99",
+    "2026-05": "32156a337a8a531ae0b43012c2367b91289f309f",
+    "2026-03b": "281cf93db359554e8f4ca941351d5ba157325cc7",
+    "2026-03a": "a693325fe6f0ddd4c2c63bc0e467f6aa41d721b4",
+    "2026-03": "b84ba8ded12fc5646a634cf8d39f8a5c9b298088",
+    "2026-01": "4ccfedd6b334232dd8869af6553e9deb6b4335f6",
+}
+#: How an operator finds the commit of a tag that is not in RELEASE_COMMITS.
+COMMIT_LOOKUP = "git ls-remote https://github.com/mailcow/mailcow-dockerized 'refs/tags/{tag}'"
+
+#: The images Mailcow's compose file leaves on a moving tag (``mcuadros/ofelia:latest``, ``memcached:alpine``),
+#: by compose service, with the release tag coldmail pins instead (both as upstream published them in
+#: 2026-07). A digest from ``servers[].imageDigests`` pins the content as well; without one, the install
+#: pins the digest it pulled first.
+PINNED_IMAGES = {
+    "ofelia-mailcow": "mcuadros/ofelia:0.3.21",
+    "memcached-mailcow": "memcached:1.6.45-alpine",
+}
+#: How an operator reads the digest of a pinned image (run anywhere with Docker).
+DIGEST_LOOKUP = "docker buildx imagetools inspect {image} --format '{{{{json .Manifest.Digest}}}}'"
 
 #: Mailcow's compose services, each run as container ``<name>-mailcow`` (docker-compose.yml).
 SERVICES = ("unbound", "mysql", "redis", "clamd", "rspamd", "php-fpm", "sogo", "dovecot", "postfix",
@@ -49,4 +80,16 @@ def api_key_problem(key: str) -> Optional[str]:
 def release_tag_problem(tag: str) -> Optional[str]:
     if not _RELEASE_TAG.match(tag):
         return "is not a Mailcow release tag such as 2026-07a"
+    return None
+
+
+def commit_problem(sha: str) -> Optional[str]:
+    if not _COMMIT.match(sha):
+        return "is not a full git commit id (40 lowercase hex digits)"
+    return None
+
+
+def image_digest_problem(digest: str) -> Optional[str]:
+    if not _DIGEST.match(digest):
+        return "is not an image digest such as sha256:<64 hex digits>"
     return None

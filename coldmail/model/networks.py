@@ -77,3 +77,8 @@ def internet_versions(cidrs: Iterable[object]) -> frozenset[int]:
         if all(any(a <= lo and hi <= b for a, b in have) for lo, hi in needed):
             covered.add(version)
     return frozenset(covered)
+
+
+def covers_internet(cidrs: Iterable[object]) -> bool:
+    """True when ``cidrs`` together admit every public IPv4 address or every public IPv6 address."""
+    return bool(internet_versions(cidrs))

@@ -67,6 +67,17 @@ class Server:
     """The Mailcow API key, a secret: never log, print or pass it as a resource input."""
     api_key_is_set: bool = False
     index: int = 0
+    api_cidrs: tuple[str, ...] = ()
+    """Who may call the Mailcow API (``API_ALLOW_FROM`` beside the host itself); ``adminCidrs`` by default."""
+    admin_ui_cidrs: tuple[str, ...] = ()
+    """Who may open Mailcow's ``/admin``; empty means Mailcow's own login is the only lock."""
+    ssh_from_internet: bool = False
+    pop3: bool = False
+    sieve: bool = False
+    mailcow_commit: str = ""
+    """The commit ``mailcow_version`` must resolve to; the install refuses any other."""
+    image_digests: tuple[tuple[str, str], ...] = ()
+    """``(compose service, sha256 digest)`` for images in :data:`coldmail.model.mailcow.PINNED_IMAGES`."""
 
     @property
     def api_url(self) -> str:

@@ -1,6 +1,7 @@
 """The users' CI: actionlint (with shellcheck on every run: block) finds nothing, and each workflow does its job."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,4 +108,88 @@ def test_workflows_take_credentials_only_from_github_secrets():
     for name in ("preview.yml", "deploy.yml", "drift.yml"):
         env = load(name)["jobs"][{"preview.yml": "preview", "deploy.yml": "up", "drift.yml": "drift"}[name]]["env"]
         for key in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "HCLOUD_TOKEN", "CLOUDFLARE_API_TOKEN"):
-            assert env[key] == "${{ secrets.%s }}" % key, (name, key)
+            # Previews (the PR preview and the nightly drift preview) only read: read-only provider tokens.
+            secret = key + "_READ_ONLY" if name != "deploy.yml" and key.endswith("_TOKEN") and "PULUMI" not in key \
+                else key
+            assert env[key] == "${{ secrets.%s }}" % secret, (name, key)
+
+
+# --- Who gets which secret --------------------------------------------------------------------------
+
+SECRET = re.compile(r"\$\{\{\s*secrets\.([A-Za-z0-9_]+)\s*\}\}")
+PRODUCTION_TOKENS = {"HCLOUD_TOKEN", "CLOUDFLARE_API_TOKEN"}
+
+
+def secrets_of(node) -> set[str]:
+    """Every secret a job (or any part of it) references."""
+    return set(SECRET.findall(yaml.safe_dump(node)))
+
+
+def all_jobs():
+    for name in sorted(os.listdir(WORKFLOWS)):
+        if name.endswith((".yml", ".yaml")):
+            for job_name, job in load(name)["jobs"].items():
+                yield name, job_name, job
+
+
+def test_every_job_that_reads_a_secret_gets_it_through_an_environment():
+    # Repository secrets reach any branch's workflow; environment secrets only what the environment admits.
+    seen = 0
+    for name, job_name, job in all_jobs():
+        used = secrets_of(job) - {"GITHUB_TOKEN"}
+        if used:
+            seen += 1
+            assert job.get("environment"), f"{name}:{job_name} reads {sorted(used)} without an environment"
+    assert seen == 3
+
+
+def test_pull_request_code_never_gets_production_tokens_or_an_unreviewed_passphrase():
+    wf = load("preview.yml")
+    assert set(wf["on"]) == {"pull_request"}, "pull_request_target would run with the base branch's secrets"
+    for job_name, job in wf["jobs"].items():
+        used = secrets_of(job)
+        assert not used & PRODUCTION_TOKENS, (job_name, used)
+        if "PULUMI_CONFIG_PASSPHRASE" in used:
+            assert job["environment"] == "preview", "the passphrase only through the reviewed preview environment"
+    preview = wf["jobs"]["preview"]
+    assert preview["env"]["HCLOUD_TOKEN"] == "${{ secrets.HCLOUD_TOKEN_READ_ONLY }}"
+    assert preview["env"]["CLOUDFLARE_API_TOKEN"] == "${{ secrets.CLOUDFLARE_API_TOKEN_READ_ONLY }}"
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert any("drop_provider_tokens.py" in str(s.get("run", "")) for s in preview["steps"])
+    assert wf["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_every_pull_request_is_planned_without_any_credential():
+    plan = load("preview.yml")["jobs"]["plan"]
+    assert secrets_of(plan) == set() and "environment" not in plan and "env" not in plan
+    assert any('coldmail plan --stack "$STACK"' in str(s.get("run", "")) for s in plan["steps"])
+    assert load("preview.yml")["jobs"]["preview"]["needs"] == ["stacks", "plan"]
+
+
+def test_deploy_reads_production_secrets_only_from_the_stacks_environment_on_main():
+    wf = load("deploy.yml")
+    assert set(wf["on"]) == {"push", "workflow_dispatch"} and wf["on"]["push"]["branches"] == ["main"]
+    up = wf["jobs"]["up"]
+    assert up["environment"] == "${{ matrix.stack }}"
+    assert "github.ref == 'refs/heads/main'" in up["if"]
+    assert secrets_of(up) >= PRODUCTION_TOKENS | {"PULUMI_CONFIG_PASSPHRASE"}
+    assert wf["permissions"] == {"contents": "read"}
+
+
+def test_drift_previews_with_read_only_tokens_from_its_own_environment():
+    drift = load("drift.yml")["jobs"]["drift"]
+    assert drift["environment"] == "drift"
+    assert not secrets_of(drift) & PRODUCTION_TOKENS
+    assert any("drop_provider_tokens.py" in str(s.get("run", "")) for s in drift["steps"])
+
+
+def test_provider_tokens_in_the_stack_file_are_dropped_so_the_read_only_ones_apply(tmp_path):
+    stack = tmp_path / "Pulumi.prod.yaml"
+    stack.write_text("encryptionsalt: v1:FAKE:SALT\nconfig:\n  hcloud:token:\n    secure: v1:FAKE-HCLOUD\n"
+                     "  cloudflare:apiToken:\n    secure: v1:FAKE-CF\n  coldmail:sshPrivateKey:\n"
+                     "    secure: v1:FAKE-SSH\n  coldmail:servers:\n    - name: mx1\n")
+    subprocess.run([sys.executable, os.path.join(ROOT, ".github", "scripts", "drop_provider_tokens.py"), str(stack)],
+                   check=True, timeout=60)
+    doc = yaml.safe_load(stack.read_text())
+    assert doc == {"encryptionsalt": "v1:FAKE:SALT",
+                   "config": {"coldmail:sshPrivateKey": {"secure": "v1:FAKE-SSH"}, "coldmail:servers": [{"name": "mx1"}]}}

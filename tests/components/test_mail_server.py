@@ -2,62 +2,28 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import ipaddress
-from pathlib import Path
+import shlex
+import shutil
+import subprocess
 
-import pulumi
 import pytest
 
 from coldmail import model as cm
-from coldmail.model.stackfile import raw_from_pulumi
-from coldmail.model.stackfile import raw_from_stack_file
-from coldmail.ops.mock_engine import ColdmailMocks, run_program
 from components import relay as relay_cfg
-from components.mail_server import MailServer, MailServerArgs, script_sha256
+from components.mail_server import script_sha256
+from tests.support.mail_server_program import (API_KEY, HOST_PUB, SSH_KEY, T_CMD, HostKeyMocks, install_settings,
+                                               prod_raw, run_mail_servers)
 
-ROOT = Path(__file__).resolve().parents[2]
-API_KEY = "FAKE-TEST-KEY-0000-not-a-real-key"
-SSH_KEY = "FAKE-SSH-PRIVATE-KEY-for-tests"
-HOST_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAK"
-HOST_PRIV = "-----BEGIN OPENSSH PRIVATE KEY-----\nFAKE-HOST-KEY-for-tests\n-----END OPENSSH PRIVATE KEY-----\n"
 T_SERVER, T_FIP, T_RDNS = "hcloud:index/server:Server", "hcloud:index/floatingIp:FloatingIp", "hcloud:index/rdns:Rdns"
-T_RECORD, T_CMD, T_COPY = "cloudflare:index/dnsRecord:DnsRecord", "command:remote:Command", "command:remote:CopyToRemote"
+T_RECORD, T_COPY = "cloudflare:index/dnsRecord:DnsRecord", "command:remote:CopyToRemote"
 T_RELAYHOST = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
-
-
-class _Mocks(ColdmailMocks):
-    """The shared mocks plus a generated host key, as pulumi-tls returns one."""
-
-    def new_resource(self, args):
-        rid, outs = super().new_resource(args)
-        if args.typ == "tls:index/privateKey:PrivateKey":
-            outs.update(publicKeyOpenssh=HOST_PUB + "\n", privateKeyOpenssh=HOST_PRIV)
-        return rid, outs
-
-
-def _raw(**server_overrides) -> dict:
-    raw = raw_from_stack_file(str(ROOT / "Pulumi.prod.yaml"))
-    raw = copy.deepcopy(raw)
-    raw["servers"][0].update({"mailcowApiKey": API_KEY, **server_overrides})
-    return raw
-
-
-def _run(raw: dict):
-    def program():
-        stack = cm.load(raw_from_pulumi())
-        key = pulumi.Config("coldmail").require_secret("sshPrivateKey")
-        for s in stack.servers:
-            MailServer(s.name, MailServerArgs(server=s, settings=stack, ssh_private_key=key))
-
-    config = {f"coldmail:{k}": v for k, v in raw.items()}
-    config["coldmail:sshPrivateKey"] = SSH_KEY
-    return run_program(program, config, secret_keys=["coldmail:sshPrivateKey"], mocks=_Mocks())
 
 
 @pytest.fixture(scope="module")
 def run():
-    result = _run(_raw())
+    result = run_mail_servers(prod_raw())
     assert result.error is None, result.error
     return result
 
@@ -77,7 +43,8 @@ def test_firewall_opens_mail_ports_to_everyone_and_ssh_only_to_admin_cidrs(run):
     rules = run.named("mx1-firewall").inputs["rules"]
     assert all(r["direction"] == "in" and r["protocol"] == "tcp" for r in rules)
     by_port = {r["port"]: r["sourceIps"] for r in rules}
-    mail_ports = {"25", "465", "587", "143", "993", "110", "995", "4190", "80", "443"}
+    # POP3 (110, 995) and Sieve (4190) stay closed unless the stack enables them (test below).
+    mail_ports = {"25", "465", "587", "143", "993", "80", "443"}
     assert set(by_port) == mail_ports | {"22"}
     assert by_port["22"] == ["203.0.113.0/28"]
     for port in mail_ports:
@@ -106,7 +73,7 @@ def test_every_ptr_has_a_cloudflare_a_record_with_the_same_ip(run):
 
 
 def test_host_records_use_ttl_and_comment_from_config(run):
-    ttl = cm.load(_raw()).dns.ttl
+    ttl = cm.load(prod_raw()).dns.ttl
     for r in run.of_type(T_RECORD):
         assert r.inputs["ttl"] == float(ttl)
         assert r.inputs["comment"] == "managed by coldmail"
@@ -220,16 +187,16 @@ def test_children_are_parented_and_prefixed_with_the_server_name(run):
 
 
 def test_missing_api_key_fails_with_the_command_that_sets_it():
-    raw = _raw()
+    raw = prod_raw()
     del raw["servers"][0]["mailcowApiKey"]
-    result = _run(raw)
+    result = run_mail_servers(raw)
     assert isinstance(result.error, ValueError)
     assert "pulumi config set --secret --path 'coldmail:servers[0].mailcowApiKey'" in str(result.error)
     assert not result.of_type(T_SERVER)
 
 
 def test_ubuntu_uses_netplan_and_no_ipv6_means_no_aaaa():
-    result = _run(_raw(image="ubuntu-22.04", ipv6=False))
+    result = run_mail_servers(prod_raw(image="ubuntu-22.04", ipv6=False))
     assert result.error is None, result.error
     assert "METHOD=netplan" in result.named("mx1-floating-ips").inputs["create"]
     assert not [r for r in result.of_type(T_RECORD) if r.inputs["type"] == "AAAA"]
@@ -238,11 +205,110 @@ def test_ubuntu_uses_netplan_and_no_ipv6_means_no_aaaa():
 
 
 def test_server_without_floating_ips_has_no_relays():
-    raw = _raw(floatingIps=0)
+    raw = prod_raw(floatingIps=0)
     for d in raw["domains"]:
         d["ip"] = 0
-    result = _run(raw)
+    result = run_mail_servers(raw)
     assert result.error is None, result.error
     assert not result.of_type(T_FIP) and not result.of_type(T_RELAYHOST)
     names = {r.name for r in result.of_type(T_CMD)}
     assert names == {"mx1-cloud-init", "mx1-floating-ips", "mx1-install-mailcow"}
+
+
+def test_pop3_and_sieve_are_opened_and_published_only_when_enabled():
+    result = run_mail_servers(prod_raw(pop3=True, sieve=True))
+    assert result.error is None, result.error
+    by_port = {r["port"]: r["sourceIps"] for r in result.named("mx1-firewall").inputs["rules"]}
+    for port in ("110", "995", "4190"):
+        assert by_port[port] == ["0.0.0.0/0", "::/0"]
+    binds = install_settings(result)["MAILCOW_BINDS"].split()
+    assert {"POP_PORT=110", "POPS_PORT=995", "SIEVE_PORT=4190"} <= set(binds)
+
+
+def test_install_pins_the_commit_and_binds_closed_ports_to_loopback(run):
+    settings = install_settings(run)
+    assert settings["MAILCOW_COMMIT"] == "489db905122d20487e29c9a8438b311c403442ab"
+    assert settings["ENABLE_IPV6"] == "y"
+    assert settings["MAILCOW_BINDS"].split() == [
+        "SMTP_PORT=25", "SMTPS_PORT=465", "SUBMISSION_PORT=587", "IMAP_PORT=143", "IMAPS_PORT=993",
+        "POP_PORT=127.0.0.1:110", "POPS_PORT=127.0.0.1:995", "SIEVE_PORT=127.0.0.1:4190", "HTTP_BIND=", "HTTPS_BIND="]
+    assert settings["PINNED_IMAGES"] == "ofelia-mailcow=mcuadros/ofelia:0.3.21 memcached-mailcow=memcached:1.6.45-alpine"
+    assert settings["ADMIN_UI_ALLOW"] == ""
+
+
+def test_ipv4_only_server_binds_every_port_to_ipv4_and_publishes_no_aaaa():
+    result = run_mail_servers(prod_raw(ipv6=False))
+    assert result.error is None, result.error
+    settings = install_settings(result)
+    assert settings["ENABLE_IPV6"] == "n"
+    assert settings["MAILCOW_BINDS"].split() == [
+        "SMTP_PORT=0.0.0.0:25", "SMTPS_PORT=0.0.0.0:465", "SUBMISSION_PORT=0.0.0.0:587", "IMAP_PORT=0.0.0.0:143",
+        "IMAPS_PORT=0.0.0.0:993", "POP_PORT=127.0.0.1:110", "POPS_PORT=127.0.0.1:995", "SIEVE_PORT=127.0.0.1:4190",
+        "HTTP_BIND=0.0.0.0", "HTTPS_BIND=0.0.0.0"]
+    assert not [r for r in result.of_type(T_RECORD) if r.inputs["type"] == "AAAA"]
+    assert not [r for r in result.of_type(T_RDNS) if ":" in r.inputs["ipAddress"]]
+
+
+def test_api_allow_list_is_api_cidrs_apart_from_ssh_and_admin_ui_list_includes_the_host():
+    digest = "sha256:" + "cd" * 32
+    result = run_mail_servers(prod_raw(apiCidrs=["198.51.100.7/32"], adminUiCidrs=["192.0.2.0/24"],
+                                       imageDigests={"ofelia-mailcow": digest}))
+    assert result.error is None, result.error
+    settings = install_settings(result)
+    assert settings["API_ALLOW_FROM"] == "172.22.1.1,127.0.0.1,198.51.100.7/32"
+    assert settings["ADMIN_UI_ALLOW"] == "172.22.1.1,127.0.0.1,192.0.2.0/24"
+    assert settings["PINNED_IMAGES"] == (f"ofelia-mailcow=mcuadros/ofelia:0.3.21@{digest} "
+                                         "memcached-mailcow=memcached:1.6.45-alpine")
+    by_port = {r["port"]: r["sourceIps"] for r in result.named("mx1-firewall").inputs["rules"]}
+    assert by_port["22"] == ["203.0.113.0/28"]
+
+
+def test_empty_host_key_is_an_error_never_an_unverified_connection():
+    result = run_mail_servers(prod_raw(), mocks=HostKeyMocks(host_pub=""))
+    assert isinstance(result.error, ValueError), result.error
+    assert "pinned SSH host key is empty" in str(result.error)
+    assert not [r for r in result.of_type(T_CMD) if r.inputs.get("connection", {}).get("hostKey") in (None, "")]
+
+
+def _run_under_shell(command: str, tmp_path) -> dict[str, str]:
+    """Run a rendered command as sshd would (``sh -c``), with stand-ins for the programs it starts that
+    record their environment instead; returns what the first one saw."""
+    bin_dir, seen = tmp_path / "bin", tmp_path / "seen"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("timeout", "bash"):
+        (bin_dir / name).write_text(f'#!/bin/sh\n[ -e "$SEEN" ] || {shutil.which("env")} >"$SEEN"\n')
+        (bin_dir / name).chmod(0o755)
+    seen.unlink(missing_ok=True)
+    subprocess.run(["/bin/sh", "-c", command], env={"PATH": str(bin_dir), "SEEN": str(seen)}, check=True,
+                   timeout=30, cwd=tmp_path)
+    return dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+
+
+def test_values_reach_the_remote_shell_as_data_never_as_commands(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"Europe/Berlin;touch {marker};"
+    result = run_mail_servers(prod_raw(), server_hook=lambda s: dataclasses.replace(s, timezone=evil))
+    assert result.error is None, result.error
+    create = result.named("mx1-install-mailcow").inputs["create"]
+    env = _run_under_shell(create, tmp_path)
+    assert not marker.exists(), "a config value ran as a shell command"
+    assert env["MAILCOW_TZ"] == evil
+    assert env["MAILCOW_BINDS"] == install_settings(result)["MAILCOW_BINDS"]
+    assert shlex.split(create)[-4:] == ["timeout", "3600", "bash", "/opt/coldmail/install-mailcow.sh"]
+    fips = _run_under_shell(result.named("mx1-floating-ips").inputs["create"], tmp_path)
+    assert len(fips["FLOATING_IPS"].split()) == 3 and fips["METHOD"] == "ifupdown"
+    assert _run_under_shell(result.named("mx1-relays").inputs["create"], tmp_path)["RELAYS"] == "1 2 3"
+
+
+def test_no_secret_in_any_rendered_remote_command(run):
+    install = run.named("mx1-install-mailcow")
+    admin_password = install.inputs["stdin"].split("ADMIN_PASSWORD=", 1)[1].strip()
+    assert admin_password.startswith("PLACEHOLDER")
+    secrets = (API_KEY, admin_password, SSH_KEY, "FAKE-HOST-KEY")
+    commands = run.of_type(T_CMD)
+    assert {c.name for c in commands} == {"mx1-cloud-init", "mx1-floating-ips", "mx1-install-mailcow", "mx1-relays"}
+    for cmd in commands:
+        for field in ("create", "update", "delete"):
+            text = str(cmd.inputs.get(field) or "")
+            for secret in secrets:
+                assert secret not in text, f"{cmd.name}.{field} carries a secret"

@@ -15,8 +15,9 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 
-from components.relay import RelayConfig
+from components.relay import RelayConfig, render_files
 from tests.support.mta import PostfixInstance, free_port, make_traversable, require_postfix
+
 
 class _Sink:
     """Records every delivered message with the peer address and HELO name it came with."""
@@ -117,7 +118,9 @@ def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
     relay = PostfixInstance(tmp_path / "relay4", relay_cfg)
     relay.start()
     try:
-        with smtplib.SMTP("127.0.0.4", relay_cfg.port, local_hostname="stranger.test", timeout=10) as s:
+        # Refused from the greeting on (554), so connect without SMTP()'s check for a 220.
+        with smtplib.SMTP(local_hostname="stranger.test", timeout=10) as s:
+            s.connect("127.0.0.4", relay_cfg.port)
             s.ehlo()
             s.mail("x@stranger.test")
             code, _ = s.rcpt("bob@dest.test")
@@ -125,3 +128,69 @@ def test_relay_refuses_clients_outside_mynetworks(relays, sink, tmp_path):
         assert sink.received == []
     finally:
         relay.stop()
+
+
+# --- Only Mailcow's Postfix may use a relay --------------------------------------------------------
+
+MAILCOW = "127.0.0.5"
+"""Stands in for postfix-mailcow (172.22.1.253 in production): the one address in mynetworks."""
+
+
+@pytest.fixture
+def guarded_relay(relays, sink, tmp_path):
+    """A relay rendered like production (mynetworks = one /32) that listens on 127.0.0.4 and on ::1."""
+    relays("relay2", "127.0.0.2", "relay2.test", sink.port)  # makes the tmp tree traversable
+    base = tmp_path / "relay4"
+    cfg = RelayConfig(name="relay4", listen_address="127.0.0.4", port=free_port("127.0.0.4", "::1"),
+                      bind_address="127.0.0.4", helo_name="relay4.test", mynetworks=f"{MAILCOW}/32",
+                      extra_listen_addresses=("[::1]",), inet_protocols="all",
+                      config_directory=str(base / "etc"), queue_directory=str(base / "queue"),
+                      data_directory=str(base / "data"), maillog_file=str(base / "maillog"),
+                      relayhost=f"[127.0.0.1]:{sink.port}", dns=False)
+    relay = PostfixInstance(base, cfg)
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+def test_production_relays_serve_only_mailcows_postfix_and_refuse_everyone_at_connect():
+    main = render_files(RelayConfig.for_server(1, "198.51.100.10", "mx1-ip1.example.test"))["main.cf"]
+    lines = main.splitlines()
+    assert "mynetworks = 172.22.1.253/32" in lines
+    assert "smtpd_client_restrictions = permit_mynetworks, reject" in lines
+    assert "smtpd_delay_reject = no" in lines
+    assert "inet_protocols = ipv4" in lines
+
+
+@pytest.mark.parametrize("outsider", ["127.0.0.1", "::1"])
+def test_outsider_is_refused_at_ehlo_and_even_for_postmaster(guarded_relay, sink, outsider):
+    host = "::1" if ":" in outsider else guarded_relay.cfg.listen_address
+    smtp = smtplib.SMTP(timeout=10, source_address=(outsider, 0))
+    try:
+        code, _ = smtp.connect(host, guarded_relay.cfg.port)
+        assert code == 554
+        ehlo_code, ehlo_text = smtp.ehlo("stranger.test")
+        assert ehlo_code == 503 and b"access denied" in ehlo_text
+        assert smtp.docmd("MAIL FROM:<x@stranger.test>")[0] == 503
+        # Postfix's built-in exception: without smtpd_delay_reject = no this answers 250.
+        assert smtp.docmd("RCPT TO:<postmaster>")[0] == 503
+    finally:
+        smtp.close()
+    rejected = f"reject: CONNECT from unknown[{outsider}]"
+    deadline = time.monotonic() + 10  # postlogd writes the maillog asynchronously
+    while rejected not in guarded_relay.log() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rejected in guarded_relay.log()
+    assert sink.received == []
+
+
+def test_mail_from_mailcows_postfix_still_leaves_from_the_bind_address_with_the_helo_name(guarded_relay, sink):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "anna@sender.test", "bob@dest.test", "from mailcow"
+    msg.set_content("hello")
+    with smtplib.SMTP(guarded_relay.cfg.listen_address, guarded_relay.cfg.port, local_hostname="mailcow.test",
+                      timeout=10, source_address=(MAILCOW, 0)) as smtp:
+        smtp.send_message(msg)
+    _wait_for(sink, 1, guarded_relay)
+    got = sink.received[0]
+    assert (got["peer"], got["helo"], got["rcpt"]) == ("127.0.0.4", "relay4.test", ["bob@dest.test"])

@@ -25,10 +25,19 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 MAIL_UID = 60001
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_port(host: str = "127.0.0.1", *also: str) -> int:
+    """A port the OS gives for ``host`` that is also free on each of ``also`` (IPv6 addresses allowed)."""
+    while True:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        try:
+            for other in also:
+                with socket.socket(socket.AF_INET6 if ":" in other else socket.AF_INET) as s:
+                    s.bind((other, port))
+            return port
+        except OSError:
+            continue
 
 
 def require_postfix() -> None:
@@ -75,10 +84,32 @@ class PostfixInstance:
         check = subprocess.run([POSTFIX, "-c", str(etc), "check"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.log()}"
         assert check.stdout + check.stderr == "", f"postfix check warned: {check.stdout}{check.stderr}"
-        self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_for_port(self.cfg.listen_address, self.cfg.port, lambda: self.proc.poll() is None,
-                      f"postfix {self.cfg.name}", self.log)
+        # Other suites on this machine open connections from 127.x addresses too; one may hold the chosen
+        # port for a moment between free_port and master's bind, and master then exits silently (its
+        # fatal errors reach only a tty). A master that fails three times in a row is a real failure.
+        for _attempt in range(3):
+            self.proc = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            if self._listening():
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"postfix {self.cfg.name} never listened: {self.log()}")
+
+    def _listening(self) -> bool:
+        """True once every listener accepts; False when master exited first."""
+        deadline = time.monotonic() + 10
+        addresses = [a.strip("[]") for a in (self.cfg.listen_address, *self.cfg.extra_listen_addresses)]
+        while addresses and time.monotonic() < deadline:
+            try:
+                # A bare socket: nothing is said, so smtpd neither serves nor refuses it.
+                socket.create_connection((addresses[0], self.cfg.port), timeout=0.5).close()
+                addresses.pop(0)
+            except OSError:
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(0.02)
+        assert not addresses, f"postfix {self.cfg.name} never listened on {addresses}: {self.log()}"
+        return True
 
     def log(self) -> str:
         p = Path(self.cfg.maillog_file or "")
