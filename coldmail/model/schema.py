@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from .catalogue import USABLE_DISK_SHARE
 from .domains import read_domains
 from .errors import ConfigError, ConfigIssue
+from .monitoring import read_checks
 from .reader import NAMESPACE, Section, TopSection, decode
 from .sections import read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
 from .servers import check_ptr_names_unique, read_servers
@@ -51,6 +52,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     dns = read_dns(issues, raw.get("dns"))
     limits = read_limits(issues, raw.get("limits"))
     rollout = read_rollout(issues, raw.get("rollout"))
+    checks = read_checks(issues, raw.get("checks"))
     names_default = raw.get("names") if isinstance(raw.get("names"), Mapping) else {}
     Section(issues, f"{NAMESPACE}:names", names_default, ("firstNames", "lastNames"))
 
@@ -62,7 +64,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     if issues:
         raise ConfigError(issues)
     return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
-                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None)
+                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, checks=checks)
 
 
 def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -8,7 +8,7 @@ from .reader import NAMESPACE, decode
 
 #: Every top-level ``coldmail:*`` key the schema reads.
 TOP_LEVEL_KEYS = ("servers", "domains", "dmarc", "dkim", "warmup", "dns", "limits", "rollout", "names",
-                  "sshPrivateKey")
+                  "sshPrivateKey", "checks")
 
 
 def read_stack_file(path: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from .monitoring import ChecksConfig
 from .warmup import WarmupPlan
 
 
@@ -163,6 +164,8 @@ class StackConfig:
     limits: Limits
     rollout: Rollout
     ssh_private_key_is_set: bool = False
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    """``coldmail:checks``: how health checks run and alert (coldmail.model.monitoring)."""
 
     def server(self, name: str) -> Server:
         for s in self.servers:

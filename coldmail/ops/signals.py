@@ -30,6 +30,14 @@ HYGIENE_COMPLAINTS = "hygiene.complaints"        # value: complaints over the wi
 WARMUP_SENT = "warmup.sent"                      # value: sent today; data: {"cap": int, "day": "YYYY-MM-DD"}
 WARMUP_PLACEMENT = "warmup.placement"            # value: inbox share 0..1; data: {"provider": ..., ...}
 BACKUP_LATEST = "backup.latest"                  # value: age of the latest backup in hours
+POSTMASTER_SPAM_RATE = "postmaster.spam_rate"    # value: Gmail's user-reported spam rate 0..1 (per domain)
+POSTMASTER_REPUTATION = "postmaster.reputation"  # data: {"reputation": "HIGH"|"MEDIUM"|"LOW"|"BAD", "day": ...}
+POSTMASTER_AUTH_RATES = "postmaster.auth_rates"  # value: lowest of SPF/DKIM/DMARC pass rates; data: each rate
+TLS_EXPIRY = "tls.expiry"                        # value: days until the server's certificate expires
+
+#: Gmail's user-reported spam rate a sender should stay below, and the one never to reach.
+SPAM_RATE_WARN = 0.001
+SPAM_RATE_FAIL = 0.003
 
 #: Bounce rate past which big mailbox providers distrust a sender.
 MAX_BOUNCE_RATE = 0.03
