@@ -370,6 +370,11 @@ def check_mta_sts(ctx: CheckContext, target: DomainTarget) -> Observation:
 
 
 def check_auth(ctx: CheckContext) -> list[Observation]:
+    from checkdmarc.utils import DNS_CACHE
+
+    # checkdmarc caches answers process-wide by name, whichever resolver asked: a run (and every hourly
+    # run of the agent) must see the DNS as it is now.
+    DNS_CACHE.clear()
     out: list[Observation] = []
     for target in ctx.targets.domains:
         out += [check_spf(ctx, target), check_spf_record(ctx, target), check_dmarc(ctx, target),

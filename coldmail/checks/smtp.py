@@ -111,22 +111,23 @@ def _connect(ctx: CheckContext, address: str, port: int) -> socket.socket:
     return socket.create_connection((address, port), timeout=ctx.timeout)
 
 
-def _smtp_session(ctx: CheckContext, address: str, port: int, hostname: str, verify: bool) -> PortResult:
+def _smtp_session(ctx: CheckContext, address: str, port: int, standard: int, hostname: str,
+                  verify: bool) -> PortResult:
     """Greeting, EHLO, STARTTLS and the TLS handshake on a plain SMTP port."""
     with _connect(ctx, address, port) as sock:
         io = _Lines(sock)
         code, greeting = io.reply()
         if code != 220:
-            return PortResult(port, banner=" ".join(greeting), error=f"greeted with {code} instead of 220")
+            return PortResult(standard, banner=" ".join(greeting), error=f"greeted with {code} instead of 220")
         sock.sendall(f"EHLO {_EHLO_NAME}\r\n".encode())
         code, features = io.reply()
         starttls = code == 250 and any(f.split(" ", 1)[0].upper() == "STARTTLS" for f in features[1:])
         if not starttls:
-            return PortResult(port, banner=greeting[0], starttls=False)
+            return PortResult(standard, banner=greeting[0], starttls=False)
         sock.sendall(b"STARTTLS\r\n")
         code, text = io.reply()
         if code != 220:
-            return PortResult(port, banner=greeting[0], starttls=False, error=f"STARTTLS refused: {code} {text[0]}")
+            return PortResult(standard, banner=greeting[0], starttls=False, error=f"STARTTLS refused: {code} {text[0]}")
         tls = ctx.tls_context(verify).wrap_socket(sock, server_hostname=hostname)
         cert = _cert_info(tls.getpeercert(binary_form=True) or b"", verify, None)
         try:
@@ -134,18 +135,19 @@ def _smtp_session(ctx: CheckContext, address: str, port: int, hostname: str, ver
         except OSError:
             pass
         tls.close()
-        return PortResult(port, banner=greeting[0], starttls=True, cert=cert)
+        return PortResult(standard, banner=greeting[0], starttls=True, cert=cert)
 
 
-def _implicit_session(ctx: CheckContext, address: str, port: int, hostname: str, verify: bool) -> PortResult:
+def _implicit_session(ctx: CheckContext, address: str, port: int, standard: int, hostname: str,
+                      verify: bool) -> PortResult:
     """The TLS handshake, then the greeting (``220`` for SMTP submission, ``* OK`` for IMAP)."""
     with _connect(ctx, address, port) as raw:
         tls = ctx.tls_context(verify).wrap_socket(raw, server_hostname=hostname)
         cert = _cert_info(tls.getpeercert(binary_form=True) or b"", verify, None)
         greeting = _Lines(tls).line()
         tls.close()
-    ok = greeting.startswith("* OK") if port == IMAPS else greeting.startswith("220")
-    return PortResult(port, banner=greeting, starttls=None, cert=cert,
+    ok = greeting.startswith("* OK") if standard == IMAPS else greeting.startswith("220")
+    return PortResult(standard, banner=greeting, starttls=None, cert=cert,
                       error=None if ok else f"unexpected greeting {greeting[:60]!r}")
 
 
@@ -154,11 +156,11 @@ def probe_port(ctx: CheckContext, address: str, hostname: str, standard: int) ->
     port = ctx.port(standard)
     session = _smtp_session if standard in STARTTLS_PORTS else _implicit_session
     try:
-        result = session(ctx, address, port, hostname, True)
+        result = session(ctx, address, port, standard, hostname, True)
     except ssl.SSLCertVerificationError as exc:
         problem = exc.verify_message or str(exc)
         try:
-            result = session(ctx, address, port, hostname, False)
+            result = session(ctx, address, port, standard, hostname, False)
         except (OSError, ProtocolError) as again:
             return PortResult(standard, error=f"TLS failed: {problem}; then {again}")
         cert = result.cert

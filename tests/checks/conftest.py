@@ -8,6 +8,7 @@ exactly what the stack expects, so a test that changes one record knows the one 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -52,6 +53,11 @@ def stack_raw(**changes) -> dict:
     for key, value in changes.items():
         raw[key] = value
     return raw
+
+
+def with_checks(stack: cm.StackConfig, **changes) -> cm.StackConfig:
+    """``stack`` with some ``coldmail:checks`` settings replaced (e.g. the outbound probe on loopback)."""
+    return dataclasses.replace(stack, checks=dataclasses.replace(stack.checks, **changes))
 
 
 def reverse(address: str) -> str:
