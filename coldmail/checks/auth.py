@@ -25,12 +25,11 @@ from coldmail.model.records import dkim_name, mta_sts_policy_for
 from coldmail.ops.history import FAIL, OK, UNKNOWN, WARN, Observation
 from coldmail.ops.signals import AUTH, domain_subject
 
-from .context import CheckContext
+from .context import SOURCE, CheckContext
 from .resolve import Answer
 from .smtp import ProtocolError, greeting_name
 from .targets import DomainTarget, IpTarget
 
-SOURCE = "checks"
 #: TEST-NET-1 (RFC 5737): never a sender of anybody's mail, so every SPF must reject it.
 FOREIGN_IP = "192.0.2.1"
 MAX_VOID_LOOKUPS = 2

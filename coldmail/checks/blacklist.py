@@ -32,9 +32,9 @@ import dns.resolver
 from coldmail.ops.history import FAIL, INFO, OK, UNKNOWN, Observation
 from coldmail.ops.signals import BLACKLIST
 
+from .context import SOURCE
 from .resolve import failure_text
 
-SOURCE = "checks"
 
 _SPAMHAUS_ERRORS = {
     "127.255.255.252": "the query name has a typing error",

@@ -22,6 +22,9 @@ from coldmail.ops.history import utcnow
 from .resolve import Dns
 from .targets import Targets
 
+#: The history's ``source`` of every observation the checks write.
+SOURCE = "checks"
+
 
 @dataclass(frozen=True)
 class MailcowKey:

@@ -20,9 +20,8 @@ from coldmail.ops.history import FAIL, INFO, OK, UNKNOWN, WARN, Observation
 from coldmail.ops.signals import (POSTMASTER_AUTH_RATES, POSTMASTER_REPUTATION, POSTMASTER_SPAM_RATE,
                                   SPAM_RATE_FAIL, SPAM_RATE_WARN)
 
-from .context import CheckContext
+from .context import SOURCE, CheckContext
 
-SOURCE = "checks"
 SCOPE = "https://www.googleapis.com/auth/postmaster.readonly"
 #: Days of statistics asked for; Gmail publishes a day's figures one to two days later.
 WINDOW_DAYS = 7

@@ -18,11 +18,10 @@ from coldmail.model.records import DnsRecordSpec, domain_records, SendingAddress
 from coldmail.ops.history import FAIL, OK, UNKNOWN, WARN, Observation
 from coldmail.ops.signals import DNS
 
-from .context import CheckContext
+from .context import SOURCE, CheckContext
 from .resolve import Answer, host
 from .targets import DomainTarget, IpTarget
 
-SOURCE = "checks"
 # Stand-ins that let the renderer run while a value is unknown; a record built from one is never compared.
 _NO_IP = SendingAddresses(("192.0.2.0",))
 _NO_DKIM = "v=DKIM1;k=rsa;p="

@@ -25,10 +25,9 @@ from coldmail.ops.history import FAIL, OK, UNKNOWN, WARN, Observation
 from coldmail.ops.signals import SMTP as SMTP_FAMILY
 from coldmail.ops.signals import TLS, TLS_EXPIRY
 
-from .context import CheckContext
+from .context import SOURCE, CheckContext
 from .targets import IpTarget, ServerTarget
 
-SOURCE = "checks"
 #: Days-to-expiry bands, widest first; crossing into a narrower one is a change that alerts.
 EXPIRY_BANDS = (30, 7, 1)
 STARTTLS_PORTS = (SMTP, SUBMISSION)
