@@ -13,7 +13,7 @@ import os
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from coldmail.model import StackConfig
 from coldmail.model.monitoring import ENV_DQS_KEY
@@ -62,6 +62,14 @@ class CheckContext:
     """Overrides each server's ``mailcowTlsVerify`` (the agent talks to Mailcow over loopback)."""
     _keys: dict[str, MailcowKey] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def create(cls, stack_name: str, stack: StackConfig, outputs: Optional[Mapping[str, Any]] = None, *,
+               nameservers: Sequence[tuple[str, int]] = (), resolver: Optional[Sequence[tuple[str, int]]] = None,
+               only_server: Optional[str] = None, **kw: Any) -> "CheckContext":
+        """A context for ``stack``; ``resolver`` defaults to ``coldmail:checks.resolver`` (else the system's)."""
+        dns = Dns(nameservers, stack.checks.resolver if resolver is None else resolver, stack.checks.timeout)
+        return cls(stack_name, Targets.build(stack, outputs, only_server), dns, **kw)
 
     @property
     def stack(self) -> StackConfig:

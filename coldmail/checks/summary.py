@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
 from typing import Any, Optional
 
 from coldmail.ops.history import SEVERITY, STATUSES, History, utcnow
@@ -36,7 +37,8 @@ def summarise(history: History, since: _dt.datetime, now: Optional[_dt.datetime]
                       key=lambda s: (-SEVERITY[s.observation.status], s.observation.check, s.observation.subject))
     return {
         "since": since.isoformat(), "until": now.isoformat(),
-        "runs": len({o.at for o in observations}), "observations": len(observations),
+        # Every run records each of its pairs once, so the busiest pair counts the runs.
+        "runs": max(Counter(o.key for o in observations).values(), default=0), "observations": len(observations),
         "families": dict(sorted(families.items())), "changes": changes,
         "problems": [{"check": s.observation.check, "subject": s.observation.subject,
                       "status": s.observation.status, "since": s.since.isoformat(),

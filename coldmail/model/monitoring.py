@@ -18,8 +18,6 @@ from typing import Any, Mapping, Optional
 from .errors import ConfigIssue
 from .reader import NAMESPACE, Section, is_secure
 
-#: How often the on-server agent runs each job of the checks; other capabilities add their own names.
-DEFAULT_SCHEDULE: Mapping[str, str] = {"checks.hourly": "1h", "checks.blacklist": "24h", "checks.postmaster": "24h"}
 #: Gmail's inbound MX: what "outbound port 25 works" means for a cold-email sender.
 DEFAULT_OUTBOUND_PROBE = "gmail-smtp-in.l.google.com:25"
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -94,7 +92,8 @@ class ChecksConfig:
     dqs_key_is_set: bool = False
     notify_urls: tuple[str, ...] = field(default=(), repr=False, compare=False)
     notify_urls_are_set: bool = False
-    schedule: tuple[tuple[str, _dt.timedelta], ...] = tuple((k, parse_duration(v)) for k, v in DEFAULT_SCHEDULE.items())
+    schedule: tuple[tuple[str, _dt.timedelta], ...] = ()
+    """Overrides of the on-server agent's job intervals, by job name (each job brings its default)."""
     concurrency: int = 32
     timeout: float = 5.0
     outbound_probe: tuple[str, int] = ("gmail-smtp-in.l.google.com", 25)
@@ -103,8 +102,8 @@ class ChecksConfig:
     agent: bool = True
     postmaster: Optional[PostmasterConfig] = None
 
-    def interval(self, job: str) -> Optional[_dt.timedelta]:
-        return dict(self.schedule).get(job)
+    def interval(self, job: str, default: _dt.timedelta) -> _dt.timedelta:
+        return dict(self.schedule).get(job, default)
 
 
 KEYS = ("resolver", "spamhausDqsKey", "notifyUrls", "schedule", "concurrency", "timeout", "outboundProbe",
@@ -155,7 +154,7 @@ def read_checks(issues: list[ConfigIssue], data: Any) -> ChecksConfig:
                 r.error(f"notifyUrls[{i}]", "is not an apprise URL",
                         "write it like slack://T000/B000/XXXX or json://host/path, as a secret")
 
-    schedule = dict((k, parse_duration(v)) for k, v in DEFAULT_SCHEDULE.items())
+    schedule: dict[str, _dt.timedelta] = {}
     raw_schedule = r.data.get("schedule")
     # Job names are open-ended (every capability adds its own), so any key is known here.
     sched = Section(issues, r.sub("schedule"), raw_schedule,

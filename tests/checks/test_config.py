@@ -21,8 +21,7 @@ def test_a_stack_without_the_section_gets_the_documented_defaults():
     c = cm.load(raw).checks
     assert (c.resolver, c.concurrency, c.timeout, c.outbound_probe, c.agent, c.postmaster) == (
         (), 32, 5.0, ("gmail-smtp-in.l.google.com", 25), True, None)
-    assert dict(c.schedule) == {"checks.hourly": dt.timedelta(hours=1), "checks.blacklist": dt.timedelta(days=1),
-                                "checks.postmaster": dt.timedelta(days=1)}
+    assert c.schedule == () and c.interval("checks.hourly", dt.timedelta(hours=1)) == dt.timedelta(hours=1)
 
 
 def test_every_bad_value_is_reported_at_once_with_its_path():
@@ -51,7 +50,7 @@ def test_a_clear_dqs_key_and_urls_are_kept_and_never_shown_in_repr():
                                   "schedule": {"warmup.ramp": "30m"}})).checks
     assert c.dqs_key == key and c.notify_urls == ("json://127.0.0.1:9/x",)
     assert key not in repr(c) and "127.0.0.1:9" not in repr(c)
-    assert c.interval("warmup.ramp") == dt.timedelta(minutes=30)
+    assert c.interval("warmup.ramp", dt.timedelta(days=1)) == dt.timedelta(minutes=30)
 
 
 @pytest.mark.parametrize("text, expected", [("127.0.0.1", ("127.0.0.1", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)),

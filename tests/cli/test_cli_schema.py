@@ -22,7 +22,8 @@ def test_the_checker_reports_missing_extra_and_mistyped_keys():
 def test_every_command_has_a_result_schema():
     assert set(RESULT_SCHEMAS) == {"plan", "preview", "up", "destroy", "refresh", "status", "domain add",
                                    "domain remove", "mailbox add", "mailbox remove", "server add", "server remove",
-                                   "credentials export"}
+                                   "credentials export", "domain move", "check", "check history", "status-page",
+                                   "agent run"}
     assert check_document({"schema": "coldmail.cli/v1", "command": "up", "ok": True, "exit_code": 0, "stack": "prod",
                            "result": {"operation": "up"}, "errors": [], "warnings": []})  # incomplete result
 
