@@ -1,7 +1,9 @@
-"""coldmail's Pulumi components: a mail server, a mail domain and its mailbox set."""
+"""coldmail's Pulumi components: a mail server, a mail domain and its mailbox set, the on-server agent."""
 
 from .mail_server import MailServer, MailServerArgs
 from .mail_domain import MailDomain, MailDomainArgs
 from .mailbox_set import MailboxSet, MailboxSetArgs
+from .operations import Operations, OperationsArgs
 
-__all__ = ["MailServer", "MailServerArgs", "MailDomain", "MailDomainArgs", "MailboxSet", "MailboxSetArgs"]
+__all__ = ["MailServer", "MailServerArgs", "MailDomain", "MailDomainArgs", "MailboxSet", "MailboxSetArgs",
+           "Operations", "OperationsArgs"]
