@@ -104,7 +104,7 @@ class Dns:
         except dns.resolver.NXDOMAIN:
             return Answer(host(name), rtype, nxdomain=True)
         except dns.resolver.NoNameservers as exc:
-            return Answer(host(name), rtype, error=f"no server answered ({failure_text(exc)})")
+            return Answer(host(name), rtype, error=f"no server answered ({_failure_text(exc)})")
         except dns.exception.Timeout:
             return Answer(host(name), rtype, error=f"no answer within {self.timeout:g}s")
         except dns.exception.DNSException as exc:
@@ -154,7 +154,7 @@ class Dns:
         return make_resolver(addresses, self.timeout)
 
 
-def failure_text(exc: dns.resolver.NoNameservers) -> str:
+def _failure_text(exc: dns.resolver.NoNameservers) -> str:
     """The rcode the servers answered with (``SERVFAIL``, ``REFUSED``…), from dnspython's error list."""
     errors = exc.kwargs.get("errors") or []
     for err in errors:
