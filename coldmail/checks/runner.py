@@ -8,6 +8,7 @@ certificate-expiry band (30, 7, 1 days) crossed. Listed IPs come with the propos
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -114,7 +115,7 @@ def run(ctx: CheckContext, kinds: Sequence[str], *, history: Optional[History] =
     """Run the checks, record them, notify the changes; the report carries everything, changes included."""
     chosen = resolve_kinds(kinds, ctx)
     at = ctx.now()
-    observations = collect(ctx, chosen)
+    observations = [o if o.at else dataclasses.replace(o, at=at) for o in collect(ctx, chosen)]
     report = RunReport(ctx.stack_name, chosen, at, observations, dns_queries=ctx.dns.queries)
     current = history.current() if history is not None else []
     # Without a blacklist run now, the proposals come from the history's current blacklist states.
