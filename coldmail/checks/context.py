@@ -58,8 +58,6 @@ class CheckContext:
     mailcow_urls: Mapping[str, str] = field(default_factory=dict)
     cafile: Optional[str] = None
     now: Callable[[], _dt.datetime] = utcnow
-    mailcow_verify: Optional[bool] = None
-    """Overrides each server's ``mailcowTlsVerify`` (the agent talks to Mailcow over loopback)."""
     _keys: dict[str, MailcowKey] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -121,10 +119,9 @@ class CheckContext:
             return MailcowKey(None, None, f"no Mailcow API key for {server.name} (set {env_var_for(server.name)} "
                                           "or run where the stack config can be decrypted)")
         url = self.mailcow_urls.get(server.name, server.api_url)
-        verify = self.mailcow_verify if self.mailcow_verify is not None else server.mailcow_tls_verify
         try:
             with MailcowClient(url, api_key, timeout=self.timeout * 2, retries=1, backoff=0,
-                               verify=server.mailcow_ca_bundle or verify) as client:
+                               verify=server.mailcow_ca_bundle or server.mailcow_tls_verify) as client:
                 key = client.get_dkim(domain)
         except MailcowError as exc:
             return MailcowKey(None, None, f"Mailcow API of {server.name}: {exc}")

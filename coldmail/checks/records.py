@@ -12,9 +12,8 @@ manage). Without the sending IP or Mailcow's key the expected value is not known
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
-from coldmail.model.records import DnsRecordSpec, domain_records, SendingAddresses
+from coldmail.model.records import DnsRecordSpec, SendingAddresses, domain_records
 from coldmail.ops.history import FAIL, OK, UNKNOWN, WARN, Observation
 from coldmail.ops.signals import DNS
 
@@ -151,9 +150,3 @@ def _unexpected(ctx: CheckContext, target: DomainTarget, specs: list[DnsRecordSp
         return Observation(check, target.subject, UNKNOWN, "; ".join(errors), SOURCE, data=data)
     return Observation(check, target.subject, OK, "no unmanaged mail records", SOURCE, data=data)
 
-
-def live_value(ctx: CheckContext, zone: str, name: str, rtype: str, tag: str) -> tuple[Optional[str], Optional[str]]:
-    """The one live TXT value of family ``tag`` at ``name`` (or None) and the lookup error, if any."""
-    live = ctx.dns.authoritative(zone, name, rtype)
-    values = [v for v in live.values if _tag(v) == tag]
-    return (values[0] if len(values) == 1 else None), live.error

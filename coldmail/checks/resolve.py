@@ -93,12 +93,9 @@ class Dns:
         self.recursive = make_resolver(self.recursive_servers, timeout)
         self._zones: dict[str, dns.resolver.Resolver | str] = {}
         self._lock = threading.Lock()
-        self.queries = 0
 
     def _ask(self, resolver: dns.resolver.Resolver, name: str, rtype: str) -> Answer:
         qname = host(name) + "."
-        with self._lock:
-            self.queries += 1
         try:
             ans = resolver.resolve(qname, rtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN:

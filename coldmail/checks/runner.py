@@ -60,7 +60,6 @@ class RunReport:
     changes: list[Change] = field(default_factory=list)
     proposals: list[Proposal] = field(default_factory=list)
     delivery: Optional[Delivery] = None
-    dns_queries: int = 0
 
     @property
     def status(self) -> str:
@@ -116,7 +115,7 @@ def run(ctx: CheckContext, kinds: Sequence[str], *, history: Optional[History] =
     chosen = resolve_kinds(kinds, ctx)
     at = ctx.now()
     observations = [o if o.at else dataclasses.replace(o, at=at) for o in collect(ctx, chosen)]
-    report = RunReport(ctx.stack_name, chosen, at, observations, dns_queries=ctx.dns.queries)
+    report = RunReport(ctx.stack_name, chosen, at, observations)
     current = history.current() if history is not None else []
     # Without a blacklist run now, the proposals come from the history's current blacklist states.
     listings = observations if "blacklist" in chosen else [s.observation for s in current]

@@ -17,6 +17,7 @@ from coldmail import model as cm
 from coldmail.checks import CheckContext, Dns, Targets
 from coldmail.model.records import domain_records
 from tests.checks.dnszone import ZoneServer
+from tests.ops.test_notify import hook, no_sleep  # noqa: F401 - the apprise JSON webhook fixture, shared
 from tests.support.mailcow_emulator import MailcowEmulator
 
 SSH_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEYTESTKEY test@example"

@@ -14,22 +14,10 @@ from coldmail.checks.summary import summarise
 from coldmail.ops.history import History, utcnow
 from coldmail.ops.notify import Notifier
 from tests.checks.certs import TestCA
-from tests.checks.conftest import NOW, make_ctx, outputs_for
+from tests.checks.conftest import NOW, make_ctx, no_sleep, outputs_for
 from tests.checks.mailservers import MailEndpoints
-from tests.ops.test_notify import Hook
 
 LISTED = "11.113.0.203.zen.spamhaus.org"
-
-
-@pytest.fixture
-def hook():
-    h = Hook()
-    yield h
-    h.close()
-
-
-def no_sleep(_):
-    pass
 
 
 def test_alerts_fire_on_a_listing_its_delisting_and_drift_never_on_a_repeat(live_zone, stack, mailcow, tmp_path, hook):

@@ -41,8 +41,10 @@ class Agent:
         """A fresh context per job: this server's IPs and domains, Mailcow over loopback, its relays."""
         urls = {self.doc.server: self.doc.mailcow_url} if self.doc.mailcow_url else {}
         relays = {(self.doc.server, n): endpoint for n, endpoint in self.doc.relays.items()}
+        # A resolver set in coldmail:checks wins over the agent file's default (Mailcow's unbound).
+        resolver = self.stack.checks.resolver or self.doc.resolver
         return CheckContext.create(self.doc.stack, self.stack, self.doc.outputs, nameservers=self.doc.nameservers,
-                                   resolver=self.doc.resolver, only_server=self.doc.server, env=self.session.env,
+                                   resolver=resolver, only_server=self.doc.server, env=self.session.env,
                                    relays=relays, mailcow_urls=urls)
 
     def checks(self, kinds: Sequence[str]) -> dict[str, Any]:
