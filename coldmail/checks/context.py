@@ -2,8 +2,9 @@
 
 The CLI builds it from the stack file (or the decrypted config) and the stack outputs; the on-server
 agent from its own config file. Tests point every network endpoint at loopback through the same
-fields (``nameservers``, ``ports``, ``https_port``, ``outbound``, ``relays``, ``mailcow_urls``,
-``cafile``), so what they exercise is the code a real run executes.
+fields (the ``nameservers`` of :meth:`CheckContext.create`, ``ports``, ``https_port``, ``relays``,
+``mailcow_urls``, ``cafile``, and ``coldmail:checks.outboundProbe``), so what they exercise is the code a
+real run executes.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ class MailcowKey:
 
 @dataclass
 class CheckContext:
-    """One run's view of the stack and of the network.
+    """One run's view of the stack and of the network (built by :meth:`create`).
 
-    :param nameservers: ``--nameserver``: every DNS question goes there (authoritative and recursive).
+    :param dns: the run's lookups (``--nameserver`` sends every question, authoritative and recursive, to one server).
     :param ports: remaps the standard mail ports (25, 465, 587, 993) to others, e.g. loopback test servers.
     :param relays: ``(server, ip index) -> (host, port)`` of each relay, where it can be reached (the agent
         reaches them on the Mailcow bridge); its greeting names its HELO.

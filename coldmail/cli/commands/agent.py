@@ -58,7 +58,8 @@ class Agent:
         if cfg.metrics_textfile:
             check_metrics.write_textfile(cfg.metrics_textfile, states, self.doc.stack)
         if cfg.metrics_port and self.served is None:
-            self.served = check_metrics.Served(cfg.metrics_port, addr="0.0.0.0", stack=self.doc.stack)
+            # Loopback only: scrape it on the server, or through an SSH tunnel.
+            self.served = check_metrics.Served(cfg.metrics_port, addr="127.0.0.1", stack=self.doc.stack)
         if self.served is not None:
             self.served.update(states)
         pages.write(self.doc.site_dir, pages.render(self.doc.stack, self.context().targets, self.history))

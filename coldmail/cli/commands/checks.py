@@ -69,6 +69,9 @@ def load_stack(session: Session, stack: str, outputs_file: Optional[str] = None)
             sources["outputs"] = "none"
             warnings.append(f"stack outputs not read ({exc.message.splitlines()[0]}); checking what the config says, "
                             "so every check that needs an IP address is unknown (pass --outputs FILE to supply them)")
+    if sources["outputs"] != "none" and not outputs.get("servers"):
+        warnings.append("the stack outputs name no server (is the stack deployed?); every check that needs an IP "
+                        "address is unknown")
     return Loaded(model.load(raw), outputs, sources, warnings)
 
 
