@@ -41,6 +41,7 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(PY) benchmarks/converge.py
+	$(PY) benchmarks/checks.py
 
 clean:
 	rm -rf $(VENV) .coldmail build *.egg-info

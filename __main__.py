@@ -6,7 +6,8 @@ from coldmail import model as cm
 from coldmail.model.names import component_name
 from coldmail.model.secrets import plaintext_secrets
 from coldmail.model.stackfile import public_config, raw_from_pulumi
-from components import Backups, BackupsArgs, MailDomain, MailDomainArgs, MailServer, MailServerArgs
+from components import (Backups, BackupsArgs, MailDomain, MailDomainArgs, MailServer, MailServerArgs, Operations,
+                        OperationsArgs)
 
 # Validates the whole config first: a bad config raises ConfigError listing every issue before
 # a single resource is registered.
@@ -24,6 +25,10 @@ servers = {
 config_export = public_config(raw)
 for s in stack.servers:
     Backups(f"{s.name}-backups", BackupsArgs(server=servers[s.name], config=stack.backup, config_export=config_export))
+# The on-server agent (health checks and alerts), unless coldmail:checks.agent is false.
+operations = [Operations(f"{s.name}-ops", OperationsArgs(server=s, mail_server=servers[s.name], raw_config=raw,
+                                                         stack_name=pulumi.get_stack()))
+              for s in stack.servers if stack.checks.agent]
 domains = [
     MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
     for d in stack.rollout.deployed(stack.domains)

@@ -37,7 +37,9 @@ def main(argv: Optional[Sequence[str]] = None, *, pulumi_command: Any = None, en
 
     out = Outcome(args.command, stack=args.stack)
     try:
-        project_dir = find_project_dir(args.project_dir)
+        # The on-server agent runs outside any Pulumi project: its own config file says everything.
+        project_dir = (find_project_dir(args.project_dir) if getattr(args, "needs_project", True)
+                       else os.path.abspath(args.project_dir or os.getcwd()))
         output.setup_logging(project_dir, stderr, args.verbose)
         LOG.debug("coldmail %s (project %s)", args.command, project_dir)
         args.stack = args.stack or env.get("COLDMAIL_STACK")

@@ -212,6 +212,37 @@ WARMUP_PLACEMENT = _obj({
     "skipped": _list(_obj({"domain": _STR, "ip": _STR, "seed": _NSTR, "reason": _STR})),
 })
 
+_STATUS = {"enum": ["ok", "warn", "fail", "unknown", "info"]}
+OBSERVATION = _obj({"check": _STR, "subject": _STR, "status": _STATUS, "summary": _STR, "source": _STR,
+                    "value": _NNUM, "data": {"type": "object"}, "at": _NSTR})
+CHECK_CHANGE = _obj({**OBSERVATION["properties"], "previous": {"type": ["string", "null"]}})
+MOVE = _obj({"domain": _STR, "to_index": _INT, "to_address": _NSTR, "command": _STR})
+PROPOSAL = _obj({"ip": _NSTR, "label": _STR, "lists": _list(_STR), "domains": _list(_STR), "note": _STR,
+                 "moves": _list(MOVE)})
+STATUS_COUNTS = _obj({k: _INT for k in ("ok", "warn", "fail", "unknown", "info")})
+CHECK_RUN = _obj({
+    "stack": _STR, "kinds": _list({"enum": ["dns", "auth", "blacklist", "smtp", "postmaster"]}), "at": _STR,
+    "status": _STATUS, "counts": STATUS_COUNTS, "observations": _list(OBSERVATION), "changes": _list(CHECK_CHANGE),
+    "proposals": _list(PROPOSAL),
+    "alert": {"type": ["object", "null"], "properties": {"sent": _BOOL, "attempts": _INT, "targets": _INT},
+              "required": ["sent", "attempts", "targets"], "additionalProperties": False},
+    "sources": _obj({"config": _STR, "outputs": _STR}), "history": _STR, "latest": _STR,
+})
+CHECK_HISTORY = _obj({
+    "since": _STR, "until": _STR, "runs": _INT, "observations": _INT,
+    "families": {"type": "object", "additionalProperties": STATUS_COUNTS},
+    "changes": _list(_obj({"at": _NSTR, "check": _STR, "subject": _STR, "from": _STATUS, "to": _STATUS,
+                           "summary": _STR})),
+    "problems": _list(_obj({"check": _STR, "subject": _STR, "status": _STATUS, "since": _STR, "summary": _STR})),
+    "history": _STR,
+})
+STATUS_PAGE = _obj({"file": _STR, "bytes": _INT, "states": _INT, "subjects": _INT, "history": _STR})
+AGENT_RUN = _obj({
+    "server": _STR, "history": _STR, "site": _STR,
+    "runs": _list(_obj({"job": _STR, "at": _STR, "ok": _BOOL, "error": _NSTR, "result": {}})),
+    "jobs": _list(_obj({"job": _STR, "every_seconds": _INT, "last_run": _NSTR})),
+})
+
 RESULT_SCHEMAS: dict[str, dict] = {
     "plan": PLAN,
     "preview": OPERATION, "up": OPERATION, "destroy": DESTROY, "refresh": OPERATION,
@@ -226,6 +257,11 @@ RESULT_SCHEMAS: dict[str, dict] = {
     "suppression export": SUPPRESSION_EXPORT,
     "warmup schedule": WARMUP_SCHEDULE, "warmup status": WARMUP_STATUS, "warmup run": WARMUP_RUN,
     "warmup placement": WARMUP_PLACEMENT,
+    "domain move": CONFIG_EDIT,
+    "check": CHECK_RUN,
+    "check history": CHECK_HISTORY,
+    "status-page": STATUS_PAGE,
+    "agent run": AGENT_RUN,
 }
 
 ENVELOPE = _obj({

@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ip", type=int, default=None, help="sending IP index: 0 primary, 1..N floating "
                     "(default: the least-loaded floating IP, written explicitly)")
     sp.add_argument("--mailboxes", type=int, default=None, help="mailbox count (default 3)")
+    sp = leaf(dom, "move", "domain move", lambda s, a: c.domain_move(
+        s, a.stack, a.name, ip=a.ip, yes=a.yes, parallel=a.parallel),
+        "send a domain from another IP of its server; SPF and relayhost follow (config edit, then preview)",
+        [ops, apply_])
+    sp.add_argument("name")
+    sp.add_argument("--ip", type=int, required=True, help="sending IP index: 0 primary, 1..N floating")
     sp = leaf(dom, "remove", "domain remove", lambda s, a: c.domain_remove(
         s, a.stack, a.name, yes=a.yes, parallel=a.parallel), "remove a domain and its mailboxes", [ops, apply_])
     sp.add_argument("name")
@@ -136,6 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--flush", nargs="?", const="", default=None, metavar="QUEUE_ID",
                     help="retry delivery now: one message, or the whole queue without an id")
     sp.add_argument("--delete", default=None, metavar="QUEUE_ID", help="delete one message (asks unless --yes)")
+
+    sp = leaf(sub, "check", "check", lambda s, a: c.check_history(s, a.stack, since=a.since)
+              if a.kinds == ["history"] else c.check(s, a.stack, a.kinds or ["all"], nameserver=a.nameserver,
+                                                     outputs_file=a.outputs),
+              "check the live stack: DNS, authentication, blacklists, SMTP/TLS (`check history` summarises)")
+    # Kinds are checked by the command (argparse rejects an empty `*` list that has choices).
+    sp.add_argument("kinds", nargs="*", metavar="KIND",
+                    help="dns, auth, blacklist, smtp, postmaster or all (default); `history` summarises past runs")
+    sp.add_argument("--nameserver", default=None, metavar="IP[:PORT]",
+                    help="ask this DNS server for everything (authoritative and recursive), e.g. a test server")
+    sp.add_argument("--outputs", default=None, metavar="FILE",
+                    help="stack outputs as `pulumi stack output --json` writes them (default: read them through "
+                         "the Pulumi CLI, when it can open the stack)")
+    sp.add_argument("--since", default="7d", help="with `history`: 7d, 12h, 30m or an ISO date (default 7d)")
+    sp = leaf(sub, "status-page", "status-page", lambda s, a: c.status_page(
+        s, a.stack, out_dir=a.out, outputs_file=a.outputs), "write the static HTML status page of the check history")
+    sp.add_argument("--out", required=True, metavar="DIR", help="directory for index.html (created)")
+    sp.add_argument("--outputs", default=None, metavar="FILE", help="stack outputs JSON, as for `check`")
+
+    agent = group("agent", "the on-server agent (runs in a container the stack deploys)")
+    sp = leaf(agent, "run", "agent run", lambda s, a: c.agent_run(s, a.stack, config_file=a.config, once=a.once),
+              "run the scheduled jobs (checks; other capabilities add theirs) from the agent's config file")
+    sp.add_argument("--config", required=True, metavar="FILE", help="the agent file the program renders")
+    sp.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
+    sp.set_defaults(needs_project=False)
 
     cred = group("credentials", "mailbox credentials")
     sp = leaf(cred, "export", "credentials export", lambda s, a: c.credentials_export(

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from .catalogue import USABLE_DISK_SHARE
 from .domains import read_domains
 from .errors import ConfigError, ConfigIssue
+from .monitoring import read_checks
 from .reader import NAMESPACE, Section, TopSection, decode
 from .reporting import read_reports
 from .sections import read_backup, read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
@@ -56,6 +57,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     rollout = read_rollout(issues, raw.get("rollout"))
     reports = read_reports(issues, raw.get("reports"))
     backup = read_backup(issues, raw.get("backup"))
+    checks = read_checks(issues, raw.get("checks"))
     names_default = raw.get("names") if isinstance(raw.get("names"), Mapping) else {}
     Section(issues, f"{NAMESPACE}:names", names_default, ("firstNames", "lastNames"))
 
@@ -68,7 +70,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(issues)
     return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
                        ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports,
-                       backup=backup, warmup_exchange=exchange)
+                       backup=backup, warmup_exchange=exchange, checks=checks)
 
 
 def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:

@@ -9,7 +9,7 @@ from .secrets import is_secret_name
 
 #: Every top-level ``coldmail:*`` key the schema reads.
 TOP_LEVEL_KEYS = ("servers", "domains", "dmarc", "dkim", "warmup", "dns", "limits", "rollout", "names",
-                  "sshPrivateKey", "reports", "backup")
+                  "sshPrivateKey", "reports", "backup", "checks")
 
 
 #: Keys that are secret although their names do not say so (an S3 key id is half of a credential).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from .monitoring import ChecksConfig
 from .reporting import ReportsConfig
 from .warmup import WarmupExchange, WarmupPlan
 
@@ -206,6 +207,8 @@ class StackConfig:
     backup: BackupConfig = BackupConfig()
     warmup_exchange: WarmupExchange = WarmupExchange()
     """The warmup worker's exchanges: marker header, reply share, sending hours and seed mailboxes."""
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    """``coldmail:checks``: how health checks run and alert (coldmail.model.monitoring)."""
 
     def server(self, name: str) -> Server:
         for s in self.servers:

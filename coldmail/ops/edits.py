@@ -1,4 +1,4 @@
-"""Stack-config edits for ``coldmail domain|mailbox|server add|remove``, as pure functions.
+"""Stack-config edits for ``coldmail domain|mailbox|server add|remove`` and ``domain move``, as pure functions.
 
 Each edit takes the stack's raw ``coldmail:*`` config (keys without the namespace, structured values as
 Python objects), returns the edited copy plus the exact ``pulumi config set/rm --path`` operations that
@@ -140,6 +140,25 @@ def domain_add(raw: Mapping[str, Any], name: str, server: Optional[str] = None, 
     if ip is not None:
         edit.set(f"domains[{k}].ip", ip)
     edit.set(f"domains[{k}].mailboxes.count", entry["mailboxes"]["count"])
+    return edit
+
+
+def domain_move(raw: Mapping[str, Any], name: str, ip: int) -> Edit:
+    """Send ``name`` from IP ``ip`` of its server; the program makes its SPF and relayhost follow the IP."""
+    stack = _current(raw)
+    i = _domain_index(raw, name)
+    domain = next(d for d in stack.domains if d.name == _norm(str(raw["domains"][i].get("name"))))
+    server = stack.server(domain.server)
+    if not 0 <= ip <= server.floating_ips:
+        raise EditRefused([cm.ConfigIssue(f"{NS}:domains[{i}].ip", f"server {server.name!r} has no IP {ip}",
+                                          f"use 0 (primary) or 1..{server.floating_ips} (floating)"
+                                          if server.floating_ips else "use 0: the server has no floating IP")])
+    if domain.ip == ip:
+        raise EditRefused([cm.ConfigIssue(f"{NS}:domains[{i}].ip", f"{name} already sends from IP {ip}",
+                                          "pick another IP of the server")])
+    edit = Edit("domain move", [name, str(ip)], copy.deepcopy(dict(raw)))
+    edit.raw["domains"][i]["ip"] = ip
+    edit.set(f"domains[{i}].ip", ip)
     return edit
 
 

@@ -69,8 +69,10 @@ class Notifier:
         LOG.warning("notification %r failed after %d attempts", title, self.retries + 1)
         return Delivery(False, self.retries + 1, len(self.urls))
 
-    def changes(self, changes: Sequence[Change], *, stack: str, what: str = "checks") -> Optional[Delivery]:
-        """One message listing every change of a run, worst first; nothing is sent when nothing changed."""
+    def changes(self, changes: Sequence[Change], *, stack: str, what: str = "checks",
+                footer: Sequence[str] = ()) -> Optional[Delivery]:
+        """One message listing every change of a run, worst first, then ``footer`` (e.g. proposed fixes);
+        nothing is sent when nothing changed."""
         if not changes:
             return None
         ordered = sorted(changes, key=lambda c: (-SEVERITY[c.observation.status], c.observation.check,
@@ -79,6 +81,8 @@ class Notifier:
         lines = [f"{c.observation.subject}: {c.observation.check} {c.previous or 'new'} → {c.observation.status}"
                  f" — {c.observation.summary}" for c in ordered]
         title = f"coldmail {stack}: {len(changes)} {what} change(s)"
+        if footer:
+            lines += ["", *footer]
         return self.send(title, "\n".join(lines), level)
 
 

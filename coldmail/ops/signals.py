@@ -37,6 +37,14 @@ REPORTS_TLS_FAILURES = "reports.tls_failures"    # value: failed TLS sessions; d
 REPORTS_PHASE_READY = "reports.phase_ready"      # value: 1 when the next DMARC phase is due; data: the evidence
 BACKUP_RUN = "backup.run"                        # the last backup run: ok or fail; data: the run
 BACKUP_OFFSITE = "backup.offsite"                # the last run's off-site copy: ok or fail
+POSTMASTER_SPAM_RATE = "postmaster.spam_rate"    # value: Gmail's user-reported spam rate 0..1 (per domain)
+POSTMASTER_REPUTATION = "postmaster.reputation"  # data: {"reputation": "HIGH"|"MEDIUM"|"LOW"|"BAD", "day": ...}
+POSTMASTER_AUTH_RATES = "postmaster.auth_rates"  # value: lowest of SPF/DKIM/DMARC pass rates; data: each rate
+TLS_EXPIRY = "tls.expiry"                        # value: days until the server's certificate expires
+
+#: Gmail's user-reported spam rate a sender should stay below, and the one never to reach.
+SPAM_RATE_WARN = 0.001
+SPAM_RATE_FAIL = 0.003
 
 #: Bounce rate past which big mailbox providers distrust a sender.
 MAX_BOUNCE_RATE = 0.03

@@ -5,8 +5,11 @@ only in ``coldmail.cli.parser``. A command raises :class:`coldmail.errors.Coldma
 caller must act on; the caller turns it into the envelope with ``Outcome.fail``.
 """
 
+from .agent import agent_run
 from .backup import backup_list, backup_now, backup_restore
-from .config_edits import domain_add, domain_remove, mailbox_add, mailbox_remove, server_add, server_remove
+from .checks import check, check_history, status_page
+from .config_edits import (domain_add, domain_move, domain_remove, mailbox_add, mailbox_remove, server_add,
+                           server_remove)
 from .credentials import credentials_export
 from .reports import dmarc_advance, reports_fetch, reports_summary
 from .server_ops import server_logs, server_queue, server_restart
@@ -19,4 +22,4 @@ __all__ = ["plan", "preview", "up", "destroy", "refresh", "status", "domain_add"
            "reports_summary", "dmarc_advance", "backup_now", "backup_list",
            "backup_restore", "server_restart", "server_logs", "server_queue", "suppression_scan", "suppression_list",
            "suppression_add", "suppression_export", "warmup_schedule", "warmup_status", "warmup_run",
-           "warmup_placement"]
+           "warmup_placement", "domain_move", "check", "check_history", "status_page", "agent_run"]

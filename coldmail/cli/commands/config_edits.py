@@ -54,6 +54,13 @@ def domain_remove(session: Session, stack: str, name: str, *, yes: bool = False,
                  parallel=parallel)
 
 
+def domain_move(session: Session, stack: str, name: str, *, ip: int, yes: bool = False,
+                parallel: int = DEFAULT_PARALLEL) -> Outcome:
+    """Move a domain to another sending IP of its server; its SPF and relayhost follow (edit, then preview)."""
+    return _edit(session, stack, "domain move", lambda raw: edits.domain_move(raw, name, ip), yes=yes,
+                 parallel=parallel)
+
+
 def mailbox_add(session: Session, stack: str, addresses: Sequence[str], *, name: Optional[str] = None,
                 yes: bool = False, parallel: int = DEFAULT_PARALLEL) -> Outcome:
     """Add mailboxes to their domains' explicit lists."""

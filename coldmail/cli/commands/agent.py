@@ -1,0 +1,139 @@
+"""``coldmail agent run``: the on-server agent, one container per server (``components/operations.py``).
+
+It reads its own config file (rendered by the program), keeps the history on a volume and runs the jobs
+of :data:`AGENT_JOBS` on their schedule; after every job it refreshes the metrics and the status page
+on the volume. The agent is a thin layer: each job calls a capability, exactly as its CLI command does.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from coldmail import model
+from coldmail.checks import CheckContext, run
+from coldmail.checks import metrics as check_metrics
+from coldmail.checks import status_page as pages
+from coldmail.errors import EXIT_FAILED, UsageError
+from coldmail.model import agentfile
+from coldmail.ops.history import History
+from coldmail.ops.notify import Notifier
+from coldmail.ops.schedule import Job, JobRun, Scheduler
+
+from ..output import LOG, ErrorEntry, Outcome, table
+from ..session import Session
+
+
+class Agent:
+    """What the jobs share: the stack as the agent file describes it, the history, the notifier."""
+
+    def __init__(self, doc: agentfile.AgentFile, session: Session) -> None:
+        self.doc, self.session = doc, session
+        self.stack = model.load(doc.config)
+        self.history = History(doc.history)
+        self.notifier = Notifier.from_env(session.env, extra=self.stack.checks.notify_urls)
+        self.served: Optional[check_metrics.Served] = None
+
+    def context(self) -> CheckContext:
+        """A fresh context per job: this server's IPs and domains, Mailcow over loopback, its relays."""
+        urls = {self.doc.server: self.doc.mailcow_url} if self.doc.mailcow_url else {}
+        relays = {(self.doc.server, n): endpoint for n, endpoint in self.doc.relays.items()}
+        # A resolver set in coldmail:checks wins over the agent file's default (Mailcow's unbound).
+        resolver = self.stack.checks.resolver or self.doc.resolver
+        return CheckContext.create(self.doc.stack, self.stack, self.doc.outputs, nameservers=self.doc.nameservers,
+                                   resolver=resolver, only_server=self.doc.server, env=self.session.env,
+                                   relays=relays, mailcow_urls=urls)
+
+    def checks(self, kinds: Sequence[str]) -> dict[str, Any]:
+        report = run(self.context(), kinds, history=self.history, notifier=self.notifier)
+        return {"status": report.status, "changes": len(report.changes), "observations": len(report.observations)}
+
+    def publish(self) -> None:
+        """Metrics and the status page of the current history, on the volume (and served, if configured)."""
+        states = self.history.current()
+        cfg = self.stack.checks
+        if cfg.metrics_textfile:
+            check_metrics.write_textfile(cfg.metrics_textfile, states, self.doc.stack)
+        if cfg.metrics_port and self.served is None:
+            # Loopback only: scrape it on the server, or through an SSH tunnel.
+            self.served = check_metrics.Served(cfg.metrics_port, addr="127.0.0.1", stack=self.doc.stack)
+        if self.served is not None:
+            self.served.update(states)
+        pages.write(self.doc.site_dir, pages.render(self.doc.stack, self.context().targets, self.history))
+
+
+@dataclass(frozen=True)
+class AgentJob:
+    """One scheduled job: its name (also its key in ``coldmail:checks.schedule``), default interval, work."""
+
+    name: str
+    every: _dt.timedelta
+    run: Callable[[Agent], Any]
+    enabled: Callable[[Agent], bool] = lambda agent: True
+
+
+#: Every job of the on-server agent, one entry each; warmup, backups and hygiene add theirs here.
+AGENT_JOBS: tuple[AgentJob, ...] = (
+    AgentJob("checks.hourly", _dt.timedelta(hours=1), lambda a: a.checks(("dns", "auth", "smtp"))),
+    AgentJob("checks.blacklist", _dt.timedelta(days=1), lambda a: a.checks(("blacklist",))),
+    AgentJob("checks.postmaster", _dt.timedelta(days=1), lambda a: a.checks(("postmaster",)),
+             enabled=lambda a: a.stack.checks.postmaster is not None),
+)
+
+
+def scheduler_for(agent: Agent, jobs: Sequence[AgentJob] = AGENT_JOBS) -> Scheduler:
+    return Scheduler(agent.history, [Job(j.name, agent.stack.checks.interval(j.name, j.every),
+                                         lambda j=j: j.run(agent)) for j in jobs if j.enabled(agent)])
+
+
+def agent_run(session: Session, stack: str, *, config_file: str, once: bool = False) -> Outcome:
+    """Run the agent: with ``once`` the due jobs run and it returns; else it runs until SIGTERM."""
+    out = Outcome("agent run", stack=stack)
+    try:
+        doc = agentfile.read(config_file)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the agent file {config_file}: {exc}",
+                         "the program renders it: run `pulumi up`") from None
+    if doc.stack != stack:
+        raise UsageError(f"the agent file is for stack {doc.stack!r}, not {stack!r}", f"--stack {doc.stack}")
+    agent = Agent(doc, session)
+    scheduler = scheduler_for(agent)
+    ran: list[JobRun] = []
+
+    def after(runs: list[JobRun]) -> None:
+        ran.extend(runs)
+        agent.publish()
+        for r in runs:
+            LOG.info("job %s: %s", r.name, "ok" if r.ok else f"failed: {r.error}")
+
+    if once:
+        runs = scheduler.run_due()
+        if runs:
+            after(runs)
+    else:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        LOG.info("agent for %s/%s: %s", doc.stack, doc.server,
+                 ", ".join(f"{j.name} every {j.every}" for j in scheduler.jobs))
+        scheduler.loop(stop, after)
+        if agent.served is not None:
+            agent.served.close()
+    last = scheduler.last_runs()
+    out.result = {"server": doc.server, "history": doc.history, "site": doc.site_dir,
+                  "runs": [dict(r.to_dict(), result=r.result) for r in ran],
+                  "jobs": [{"job": j.name, "every_seconds": int(j.every.total_seconds()),
+                            "last_run": last[j.name].isoformat() if j.name in last else None}
+                           for j in scheduler.jobs]}
+    out.text = (table(["job", "every", "last run"], [[j.name, str(j.every), last.get(j.name, "never")]
+                                                      for j in scheduler.jobs])
+                + f"\n\n{len(ran)} job run(s); history {doc.history}")
+    for r in ran:
+        if not r.ok:
+            out.exit_code = EXIT_FAILED
+            out.errors.append(ErrorEntry("job_failed", f"job {r.name} failed: {r.error}",
+                                         fix="see the agent's log; the job runs again at its next interval"))
+    return out
