@@ -17,7 +17,7 @@ _SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-s
                       r"[A-Za-z0-9+/=]{16,}( .*)?$")
 KEYS = ("name", "hostname", "zone", "zoneId", "location", "serverType", "image", "floatingIps", "ptrNames",
         "sshPublicKey", "adminCidrs", "timezone", "mailcowVersion", "skipClamd", "allowSmallServer",
-        "ipv6", "mailcowTlsVerify", "mailcowCaBundle", "mailcowApiKey")
+        "ipv6", "mailcowTlsVerify", "mailcowCaBundle", "mailcowApiKey", "adoptRelayhosts")
 
 
 def ssh_public_key_problem(key: str) -> Optional[str]:
@@ -110,7 +110,8 @@ def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
             ptr_names=tuple(ptr_names), ssh_public_key=key or "", admin_cidrs=tuple(str(c) for c in cidrs),
             timezone=r.str("timezone", "Europe/Berlin") or "Europe/Berlin", mailcow_version=version,
             skip_clamd=skip_clamd, ipv6=r.bool("ipv6", True), mailcow_tls_verify=r.bool("mailcowTlsVerify", True),
-            mailcow_ca_bundle=r.str("mailcowCaBundle"), api_key=api_key,
+            mailcow_ca_bundle=r.str("mailcowCaBundle"), adopt_relayhosts=r.bool("adoptRelayhosts", False),
+            api_key=api_key,
             api_key_is_set=api_key is not None or is_secure(api_key_raw), index=i))
     return servers
 
