@@ -82,6 +82,8 @@ class Domain:
     relayhost_id: str
     active: bool
     mailbox_count: int = 0
+    quota_used_mb: int = 0
+    """The sum of the domain's mailbox quotas (what Mailcow compares ``domain_quota_mb`` with)."""
 
     @classmethod
     def from_api(cls, d: dict) -> "Domain":
@@ -94,7 +96,7 @@ class Domain:
             default_mailbox_quota_mb=_mib(d.get("def_quota_for_mbox")),
             relayhost_id=str(d.get("relayhost") if d.get("relayhost") not in (None, "") else "0"),
             active=bool(_int(d.get("active_int", d.get("active")))),
-            mailbox_count=_int(d.get("mboxes_in_domain")))
+            mailbox_count=_int(d.get("mboxes_in_domain")), quota_used_mb=_mib(d.get("quota_used_in_domain")))
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Relayhost:
     username: str
     active: bool
     used_by_domains: tuple[str, ...] = field(default=())
+    used_by_mailboxes: tuple[str, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,6 +169,11 @@ def _is_boot_page(resp: requests.Response) -> bool:
     text = resp.text.lstrip()[:200].lower()
     return resp.status_code == 500 and bool(text) and ("html" in ctype or text.startswith("<")
                                                       or "connection to" in text)
+
+
+def _names(joined: Any) -> tuple[str, ...]:
+    """Mailcow's ``", "``-joined list of names (``used_by_domains``) as a tuple."""
+    return tuple(n for n in str(joined or "").replace(",", " ").split() if n)
 
 
 def _normalise_entries(payload: Any) -> list[dict]:
@@ -275,8 +283,12 @@ class MailcowClient:
         self.calls["retry"] += 1
         self._sleep(min(self.backoff_max, self.backoff * (2 ** attempt)))
 
-    def request(self, method: str, endpoint: str, body: Any = None) -> Any:
-        """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies)."""
+    def request(self, method: str, endpoint: str, body: Any = None, *, check: bool = True) -> Any:
+        """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies).
+
+        ``check=False`` returns a write's entries without raising for the ones that report a failure, for
+        callers that judge each entry themselves (a bulk delete answers one entry per address).
+        """
         is_read = method == "GET"
         url = f"{self.base_url}/api/v1/{endpoint}"
         headers = {"X-API-Key": self._api_key, "Accept": "application/json"}
@@ -334,7 +346,7 @@ class MailcowClient:
                 raise MailcowWriteUncertain(
                     f"{method} {endpoint}{_subject(body)} answered {last} after it was sent; its outcome is unknown",
                     endpoint=endpoint, method=method, attempts=attempt + 1)
-            return self._parse(resp, method, endpoint)
+            return self._parse(resp, method, endpoint, check)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -344,7 +356,7 @@ class MailcowClient:
         except ValueError:
             return None
 
-    def _parse(self, resp: requests.Response, method: str, endpoint: str) -> Any:
+    def _parse(self, resp: requests.Response, method: str, endpoint: str, check: bool = True) -> Any:
         status = resp.status_code
         if status in (301, 302, 307, 308):
             raise MailcowApiError("redirected", [resp.headers.get("Location", "")], endpoint=endpoint,
@@ -368,18 +380,19 @@ class MailcowClient:
                 raise MailcowAuthError(key, args, endpoint=endpoint, method=method, status=status,
                                        hint="the key is read-only; coldmail needs the read-write API_KEY")
             raise MailcowApiError(key or "http_error", args, endpoint=endpoint, method=method, status=status)
-        if method != "GET":
+        if method != "GET" and check:
             self._raise_for_entries(payload, method, endpoint)
         return payload
 
     @staticmethod
-    def _raise_for_entries(payload: Any, method: str, endpoint: str) -> None:
+    def _raise_for_entries(payload: Any, method: str, endpoint: str, tolerate: frozenset = frozenset()) -> None:
+        """Raise for the first entry that reports a failure, unless its key is in ``tolerate``."""
         entries = _normalise_entries(payload)
         clean = [{"type": e.get("type"), "msg": e.get("msg")} for e in entries]
         for e in entries:
             kind = e.get("type")
             key, args = _split_msg(e.get("msg"))
-            if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS):
+            if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS) or key in tolerate:
                 continue
             raise MailcowApiError(key, args, endpoint=endpoint, method=method, entries=clean,
                                   hint=HINTS.get((endpoint, key), ""))
@@ -402,8 +415,8 @@ class MailcowClient:
             return [payload]
         return [p for p in payload if isinstance(p, dict)]
 
-    def _post(self, endpoint: str, body: Any) -> list[dict]:
-        return _normalise_entries(self.request("POST", endpoint, body))
+    def _post(self, endpoint: str, body: Any, *, check: bool = True) -> list[dict]:
+        return _normalise_entries(self.request("POST", endpoint, body, check=check))
 
     def _write_read_first(self, endpoint: str, body: Any, landed: Callable[[], bool]) -> list[dict]:
         """A non-repeatable write: on an unknown outcome, read first; re-send only if it did not land."""
@@ -518,16 +531,30 @@ class MailcowClient:
         self._write_repeatable("edit/mailbox", {"items": [address], "attr": attr})
 
     def delete_mailboxes(self, addresses: Iterable[str]) -> None:
-        """Delete mailboxes (maildirs go to Mailcow's garbage). Missing ones make Mailcow say ``access_denied``."""
+        """Delete mailboxes in one call (maildirs go to Mailcow's garbage); one already gone is no error.
+
+        Mailcow answers one entry per address: ``mailbox_removed`` with the address, or a bare
+        ``access_denied`` for one that does not exist. Every address without its ``mailbox_removed`` is read
+        back; one that still exists raises :class:`MailcowApiError` naming it. No read when all went.
+        """
         addresses = [a.lower() for a in addresses]
         if not addresses:
             return
         try:
-            self._post("delete/mailbox", addresses)
+            payload = self.request("POST", "delete/mailbox", addresses, check=False)
         except MailcowWriteUncertain:
             left = [a for a in addresses if self.get_mailbox(a) is not None]
             if left:
-                self._post("delete/mailbox", left)
+                self.delete_mailboxes(left)
+            return
+        self._raise_for_entries(payload, "POST", "delete/mailbox", tolerate=frozenset({"access_denied"}))
+        removed = {str(args[0]).lower() for key, args in (_split_msg(e.get("msg")) for e in _normalise_entries(payload))
+                   if key == "mailbox_removed" and args}
+        still = [a for a in addresses if a not in removed and self.get_mailbox(a) is not None]
+        if still:
+            raise MailcowApiError("mailbox_not_removed", still, endpoint="delete/mailbox", method="POST",
+                                  entries=_normalise_entries(payload),
+                                  hint="Mailcow did not confirm these deletes and they still exist")
 
     # ---------------------------------------------------------------- DKIM
 
@@ -554,10 +581,10 @@ class MailcowClient:
     def list_relayhosts(self) -> list[Relayhost]:
         out = []
         for r in self._list("get/relayhost/all"):
-            used = str(r.get("used_by_domains") or "")
             out.append(Relayhost(id=str(r.get("id", "")), hostname=str(r.get("hostname", "")),
                                  username=str(r.get("username") or ""), active=bool(_int(r.get("active"), 1)),
-                                 used_by_domains=tuple(u for u in used.replace(",", " ").split() if u)))
+                                 used_by_domains=_names(r.get("used_by_domains")),
+                                 used_by_mailboxes=_names(r.get("used_by_mailboxes"))))
         return out
 
     def get_relayhost_by_hostname(self, hostname: str) -> Optional[Relayhost]:

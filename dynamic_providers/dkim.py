@@ -52,17 +52,19 @@ class MailcowDkimProvider(MailcowProvider):
                           delete_before_replace=bool(replaces) and same_domain)
 
     def _ensure(self, c: MailcowClient, props: dict) -> DkimKey:
+        """Add the key, or adopt the identical one that exists: one write and one read either way."""
         domain, selector, size = props["domain"], props["selector"], props["key_size"]
-        key = c.get_dkim(domain)
-        if key is None:
-            try:
-                c.create_dkim(domain, selector, size)
-            except MailcowApiError as exc:
-                if exc.msg_key != "dkim_domain_or_sel_invalid" or c.get_dkim(domain) is None:
-                    raise
-            key = c.get_dkim(domain)
+        key: Optional[DkimKey] = None
+        try:
+            c.create_dkim(domain, selector, size)
+        except MailcowApiError as exc:
+            # Mailcow answers an existing key with the same key as a bad selector; the read tells them apart.
+            key = c.get_dkim(domain) if exc.msg_key == "dkim_domain_or_sel_invalid" else None
             if key is None:
-                raise MailcowConflict(f"Mailcow accepted a DKIM key for {domain} but does not return it")
+                raise
+        key = key or c.get_dkim(domain)
+        if key is None:
+            raise MailcowConflict(f"Mailcow accepted a DKIM key for {domain} but does not return it")
         if key.selector != selector or key.key_size != size:
             raise MailcowConflict(
                 f"{domain} already has a DKIM key with selector {key.selector!r} and {key.key_size} bits, but the "
