@@ -7,16 +7,15 @@ return small typed models in MiB and booleans, never Mailcow's raw bytes and int
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from urllib.parse import quote
 
-import requests
+import certifi
 import urllib3
 
 from .errors import (MailcowApiError, MailcowAuthError, MailcowCredentialsError, MailcowError,
@@ -150,19 +149,37 @@ class Relayhost:
 # Client
 # --------------------------------------------------------------------------------------------
 
-def _reject_all_cookies() -> http.cookiejar.CookieJar:
-    return requests.cookies.RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+@dataclass(frozen=True)
+class Response:
+    """One HTTP answer: status, headers and the whole body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
-def _nothing_was_sent(exc: requests.exceptions.ConnectionError) -> bool:
+def _pool(verify: Union[bool, str], timeout: float) -> urllib3.PoolManager:
+    """Connections to Mailcow: kept alive, thread-safe; no cookie jar, no proxy from the environment."""
+    tls: dict[str, Any] = ({"cert_reqs": "CERT_NONE"} if verify is False else
+                           {"cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str)
+                            else certifi.where()})
+    return urllib3.PoolManager(maxsize=2 * WRITE_CONCURRENCY, retries=False,
+                               timeout=urllib3.Timeout(connect=timeout, read=timeout), **tls)
+
+
+def _nothing_was_sent(exc: urllib3.exceptions.HTTPError) -> bool:
     """True when the connection failed before the request left this machine."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
-def _is_boot_page(resp: requests.Response) -> bool:
+def _is_boot_page(resp: Response) -> bool:
     # While MySQL or dockerapi are still starting, prerequisites.inc.php answers HTML 500 before any
     # API code runs; an uncaught exception inside the API gives an *empty* 500 instead.
     ctype = resp.headers.get("Content-Type", "")
@@ -237,7 +254,8 @@ class MailcowClient:
     sends. Exhausted retries raise :class:`MailcowUnavailable`.
 
     **Sessions.** No cookie is kept between calls: a failed call can leave stale messages in Mailcow's
-    PHP session that would leak into the next response (docs/mailcow-api.md §1).
+    PHP session that would leak into the next response (docs/mailcow-api.md §1). Connections are kept
+    alive and the client is safe to share between threads.
 
     **Responses.** Writes fail when any entry's ``type`` is not ``success`` or ``info``
     (:data:`BENIGN_WARNINGS` excepted) and raise :class:`MailcowApiError` with Mailcow's message key.
@@ -261,15 +279,14 @@ class MailcowClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self.calls: Counter = Counter()
-        self._session = requests.Session()
-        self._session.cookies = _reject_all_cookies()
-        self._session.trust_env = False
+        self._calls_lock = threading.Lock()
+        self._http = _pool(verify, timeout)
 
     def __repr__(self) -> str:
         return f"MailcowClient({self.base_url!r})"
 
     def close(self) -> None:
-        self._session.close()
+        self._http.clear()
 
     def __enter__(self) -> "MailcowClient":
         return self
@@ -279,9 +296,17 @@ class MailcowClient:
 
     # ---------------------------------------------------------------- transport
 
+    def _count(self, kind: str) -> None:
+        with self._calls_lock:
+            self.calls[kind] += 1
+
     def _pause(self, attempt: int) -> None:
-        self.calls["retry"] += 1
+        self._count("retry")
         self._sleep(min(self.backoff_max, self.backoff * (2 ** attempt)))
+
+    def _send(self, method: str, url: str, headers: dict[str, str], data: Optional[bytes]) -> Response:
+        r = self._http.request(method, url, headers=headers, body=data, redirect=False, retries=False)
+        return Response(r.status, r.headers, r.data)
 
     def request(self, method: str, endpoint: str, body: Any = None, *, check: bool = True) -> Any:
         """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies).
@@ -295,28 +320,24 @@ class MailcowClient:
         data = None
         if not is_read:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
+            data = json.dumps(body).encode()
         last = ""
         for attempt in range(self.retries + 1):
-            self._session.cookies.clear()
-            self.calls["read" if is_read else "write"] += 1
+            self._count("read" if is_read else "write")
             try:
                 if is_read:
-                    resp = self._session.request(method, url, headers=headers, timeout=self.timeout,
-                                                 verify=self.verify, allow_redirects=False)
+                    resp = self._send(method, url, headers, None)
                 else:
                     with write_slots(self.base_url):
-                        resp = self._session.request(method, url, headers=headers, data=data,
-                                                     timeout=self.timeout, verify=self.verify,
-                                                     allow_redirects=False)
-            except requests.exceptions.SSLError as exc:
+                        resp = self._send(method, url, headers, data)
+            except urllib3.exceptions.SSLError as exc:
                 raise MailcowError(
                     f"TLS to {self.base_url} failed ({method} {endpoint}): {exc.__class__.__name__}. If Mailcow "
                     "still has its snake-oil certificate, set mailcowCaBundle or mailcowTlsVerify: false "
                     "for this server") from exc
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 last = f"{exc.__class__.__name__}"
-                if is_read or _nothing_was_sent(exc):  # type: ignore[arg-type]
+                if is_read or _nothing_was_sent(exc):
                     if attempt < self.retries:
                         self._pause(attempt)
                         continue
@@ -350,13 +371,13 @@ class MailcowClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _json_or_none(resp: requests.Response) -> Any:
+    def _json_or_none(resp: Response) -> Any:
         try:
             return resp.json()
         except ValueError:
             return None
 
-    def _parse(self, resp: requests.Response, method: str, endpoint: str, check: bool = True) -> Any:
+    def _parse(self, resp: Response, method: str, endpoint: str, check: bool = True) -> Any:
         status = resp.status_code
         if status in (301, 302, 307, 308):
             raise MailcowApiError("redirected", [resp.headers.get("Location", "")], endpoint=endpoint,

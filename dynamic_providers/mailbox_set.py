@@ -58,6 +58,19 @@ IN_USE = {"max_quota_in_use": "max_mailbox_quota_mb", "domain_quota_m_in_use": "
           "mailboxes_in_use": "max_mailboxes"}
 
 
+_ADD_POOL: Optional[ThreadPoolExecutor] = None
+_ADD_POOL_LOCK = threading.Lock()
+
+
+def _add_pool() -> ThreadPoolExecutor:
+    """The process's threads for adding mailboxes in parallel, kept for the next set."""
+    global _ADD_POOL
+    with _ADD_POOL_LOCK:
+        if _ADD_POOL is None:
+            _ADD_POOL = ThreadPoolExecutor(max_workers=WRITE_CONCURRENCY, thread_name_prefix="mailcow-add")
+        return _ADD_POOL
+
+
 def password_fingerprint(address: str, password: str) -> str:
     """What the outputs keep instead of a password: enough to notice a change, not to log in."""
     return hashlib.sha256(f"{address.lower()}:{password}".encode()).hexdigest()[:16]
@@ -375,27 +388,12 @@ class MailcowMailboxSetProvider(MailcowProvider):
         limit that would not have bitten anyway. Each address is added once, by one thread.
         """
         domain, passwords = props["domain"], props["passwords"]
-        width = min(WRITE_CONCURRENCY, len(lps)) if fits else 1
-        if width <= 1:
+        if not fits or len(lps) < 2:
             for lp in lps:
                 self._add(c, domain, want[lp], passwords[lp], limits)
             return
-        local = threading.local()
-        clients: list[MailcowClient] = []
-
-        def add(lp: str) -> None:
-            if not hasattr(local, "c"):
-                local.c = self.client(props)
-                clients.append(local.c)
-            self._add(local.c, domain, want[lp], passwords[lp], limits)
-
-        try:
-            with ThreadPoolExecutor(max_workers=width) as pool:
-                futures = [pool.submit(add, lp) for lp in lps]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-        finally:
-            for client in clients:
-                client.close()
+        futures = [_add_pool().submit(self._add, c, domain, want[lp], passwords[lp], limits) for lp in lps]
+        errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
 

@@ -11,21 +11,8 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 
 from dynamic_providers.base import MailcowProvider
-from tests.support.mail_stack import API_KEY, SERVER, start_session
-from tests.support.mailcow_emulator import MailcowEmulator
-
-
-@pytest.fixture(scope="module")
-def provider_session():
-    session = start_session()
-    yield session
-    session.close()
-
-
-@pytest.fixture
-def mc():
-    with MailcowEmulator(api_key=API_KEY) as emulator:
-        yield emulator
+from tests.support.fixtures import mc, provider_session  # noqa: F401 - fixtures for this folder
+from tests.support.mail_stack import SERVER
 
 
 @pytest.fixture

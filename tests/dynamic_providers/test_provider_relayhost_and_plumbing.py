@@ -140,7 +140,8 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limit():
-    from dynamic_providers import (MailcowDomain, MailcowDomainArgs, MailcowMailboxSet, MailcowMailboxSetArgs)
+    from dynamic_providers import (MailcowDomain, MailcowDomainArgs, MailcowMailboxSet, MailcowMailboxSetArgs,
+                                   MailcowRelayhost, MailcowRelayhostArgs)
 
     mocks = _Mocks()
     pulumi.runtime.set_mocks(mocks, project="coldmail", stack="unit", preview=False)
@@ -154,6 +155,7 @@ def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limi
             **conn, domain="acme.example.com",
             mailboxes=[{"local_part": "anna", "name": "Anna", "quota_mb": 1024, "active": True}],
             passwords={"anna": "Fake-Mock-Passw0rd"}))
+        MailcowRelayhost("mx1-relayhost1", MailcowRelayhostArgs(**conn, hostname=HOST, adopt=True))
 
     program()
     # The SDK's wrapper chain only bites when a dict is pickled; without SafeResource this one would
@@ -164,9 +166,29 @@ def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limi
     with_state.client_options = {"backoff": 0}
     assert serialize_provider(with_state)
     types = {r.typ for r in mocks.resources}
-    assert types == {tokens.MAILCOW_DOMAIN, tokens.MAILCOW_MAILBOX_SET}
-    assert len(mocks.resources) == 1101
+    assert types == {tokens.MAILCOW_DOMAIN, tokens.MAILCOW_MAILBOX_SET, tokens.MAILCOW_RELAYHOST}
+    assert len(mocks.resources) == 1102
+    relay = next(r for r in mocks.resources if r.name == "mx1-relayhost1")
+    assert relay.inputs["adopt"] is True
     mbs = next(r for r in mocks.resources if r.name == "acme-mailboxes")
     payload = rpc.unwrap_rpc_secret(mbs.inputs["__provider"])
     assert b"Fake-Mock-Passw0rd" not in base64.b64decode(payload)
     assert "mailcowApiKey" not in json.dumps(mbs.inputs, default=str)
+
+
+def test_provider_classes_keep_the_import_paths_existing_state_pickles():
+    # State holds each provider pickled by reference (module and class name): moving or renaming one breaks
+    # refresh and destroy of every existing stack, so these paths are part of the contract.
+    import dill
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from dynamic_providers import (MailcowDkimProvider, MailcowDomainProvider, MailcowMailboxSetProvider,
+                                   MailcowRelayhostProvider)
+
+    for cls, path in ((MailcowDomainProvider, "dynamic_providers.domain"),
+                      (MailcowDkimProvider, "dynamic_providers.dkim"),
+                      (MailcowMailboxSetProvider, "dynamic_providers.mailbox_set"),
+                      (MailcowRelayhostProvider, "dynamic_providers.relayhost")):
+        payload = base64.b64decode(serialize_provider(cls()))
+        assert path.encode() in payload and cls.__name__.encode() in payload
+        assert type(dill.loads(payload)) is cls

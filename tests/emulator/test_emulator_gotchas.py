@@ -285,6 +285,17 @@ def test_display_names_lose_leading_lt_and_trailing_gt_on_add_and_edit(mc, api):
     assert api.get("get/mailbox/x@a.test").json()["name"] == "A <b> c"
 
 
+def test_edit_mailbox_refuses_a_quota_past_what_the_domain_has_left(api):
+    api.post("add/domain", {"domain": "a.test", "defquota": 512, "maxquota": 2048, "quota": 3072})
+    api.add_mailbox("x", "a.test", quota=1024)
+    api.add_mailbox("y", "a.test", quota=1024)
+    # x may grow to its own 1024 plus the 1024 left: 2048; past maxquota too it is still "left exceeded".
+    assert msgs(api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"quota": 3000}})) == [
+        ["mailbox_quota_left_exceeded", 2048]]
+    assert msgs(api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"quota": 2048}})) == [
+        ["mailbox_modified", "x@a.test"]]
+
+
 def test_bulk_mailbox_delete_answers_one_entry_per_address(mc, api):
     api.post("add/domain", {"domain": "d.test"})
     for local in "abc":

@@ -19,8 +19,9 @@ URNs have the engine's shape for a top-level dynamic resource:
 ``urn:pulumi:<stack>::<project>::pulumi-python:dynamic/coldmail:<Class>::<name>``
 (default stack ``grpc-test``, project ``coldmail``).
 
-Serialisation runs on a private event loop per call: ``asyncio.run()`` would close and replace the
-thread's loop and break later ``pulumi.runtime.set_mocks`` tests in the same session.
+Serialisation runs on a private event loop per thread, never set as the thread's loop: ``asyncio.run()``
+would close and replace the thread's loop and break later ``pulumi.runtime.set_mocks`` tests in the same
+session.
 """
 
 from __future__ import annotations
@@ -95,13 +96,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_LOOPS = threading.local()
+
+
 def serialize(props: Mapping[str, Any]):
-    """``rpc.serialize_properties`` on a private loop (see the module docstring for why)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(dict(props), {}))
-    finally:
-        loop.close()
+    """``rpc.serialize_properties`` on this thread's private loop (see the module docstring for why)."""
+    loop = getattr(_LOOPS, "loop", None)
+    if loop is None:
+        loop = _LOOPS.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(rpc.serialize_properties(dict(props), {}))
 
 
 def deserialize(struct) -> dict:

@@ -5,7 +5,8 @@
 domain limits from ``StackConfig.domain_sizing``, the description, the DKIM selector, the relayhost per
 sending IP, the mailbox list. ``up()`` plays ``pulumi up``: relayhosts first, then per domain
 MailcowDomain → (MailcowDkim, MailcowMailboxSet) through ``DynamicResource.up`` (Check → Create, or
-Check → Diff → Update/replace), then the deletes of whatever left the config, dependents first.
+Check → Diff → Update/replace), ``parallel`` steps at a time, then the deletes of whatever left the config,
+dependents first.
 
 :func:`random_config` and :func:`mutate` make the random edit pairs the property test and the benchmark
 run: grow and shrink mailbox sets, quotas up and down, domains removed down to one, a domain moved to
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import copy
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from coldmail import model as cm
 from coldmail.model import tokens
@@ -158,22 +160,53 @@ class MailStack:
         return keys + [(kind, d.name) for d in settings.domains for kind in KINDS]
 
     # -------------------------------------------------------------- the engine
-    def up_domain(self, domain: str, settings: Optional[cm.StackConfig] = None) -> dict[str, str]:
-        """One domain's resources in dependency order; returns the step taken for each."""
-        settings = settings or self.settings
-        return {kind: self._resource((kind, domain), f"{_slug(domain)}-{kind}").up(
-            self.inputs(domain, kind, settings)).op for kind in KINDS}
+    def _step(self, kind: str, domain: str, settings: cm.StackConfig) -> str:
+        res = self._resource((kind, domain), f"{_slug(domain)}-{kind}")
+        return res.up(self.inputs(domain, kind, settings)).op
 
-    def up(self, domains: Optional[Iterable[str]] = None) -> dict[str, dict[str, str]]:
-        """``pulumi up``: relayhosts, every domain's chain (``parallel`` at a time), then the deletes."""
+    def up(self) -> dict[str, dict[str, str]]:
+        """``pulumi up``: relayhosts, then every resource step once what it depends on is done, at most
+        ``parallel`` at a time (a domain's key and mailbox set both wait for the domain only), then the deletes.
+        Returns the step taken for each domain's resources; the first failure is raised once the steps in
+        flight are done, and nothing that depends on it runs."""
         settings = self.settings
         for n in range(1, settings.server(SERVER).floating_ips + 1):
             self._resource(("relayhost", n), f"{SERVER}-relayhost{n}").up(self.relayhost_inputs(settings, n))
-        names = list(domains) if domains is not None else [d.name for d in settings.domains]
-        with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
-            steps = dict(zip(names, pool.map(lambda d: self.up_domain(d, settings), names)))
-        if domains is None:
-            self._delete_all(set(self.res) - set(self._wanted(settings)))
+        names = [d.name for d in settings.domains]
+        steps: dict[str, dict[str, str]] = {d: {} for d in names}
+        errors: list[BaseException] = []
+        running = threading.Condition()
+        outstanding = [0]
+        pool = ThreadPoolExecutor(max_workers=max(1, self.parallel))
+
+        def submit(kind: str, domain: str) -> None:
+            with running:
+                outstanding[0] += 1
+            pool.submit(run, kind, domain)
+
+        def run(kind: str, domain: str) -> None:
+            try:
+                steps[domain][kind] = self._step(kind, domain, settings)
+                if kind == "domain":
+                    for dependent in ("dkim", "mailboxes"):
+                        submit(dependent, domain)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, as the engine reports it
+                errors.append(exc)
+            finally:
+                with running:
+                    outstanding[0] -= 1
+                    running.notify_all()
+
+        try:
+            for d in names:
+                submit("domain", d)
+            with running:
+                running.wait_for(lambda: outstanding[0] == 0)
+        finally:
+            pool.shutdown()
+        if errors:
+            raise errors[0]
+        self._delete_all(set(self.res) - set(self._wanted(settings)))
         return steps
 
     def _delete_all(self, keys: set[tuple]) -> None:

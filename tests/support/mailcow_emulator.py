@@ -40,7 +40,7 @@ Seeding (bypasses the API and the call log, e.g. to create drift or foreign obje
 
 Call log: ``calls`` (list of :class:`Call`: method, path, action, category, object, extra, endpoint, kind
 ("read"/"write"/"other"), body (parsed JSON or raw text; passwords masked), status (``None`` when no response was
-sent), fault), ``counts()`` -> ``{"reads", "writes", "total", "by_endpoint": {endpoint: n}}`` where an endpoint is
+sent), fault, cookie (the Cookie header the client sent)), ``counts()`` -> ``{"reads", "writes", "total", "by_endpoint": {endpoint: n}}`` where an endpoint is
 ``"add/mailbox"``, ``"get/mailbox/all"``, ``"get/mailbox/reduced"`` or ``"get/mailbox/*"`` (a single object), and
 ``reset_counters()`` which clears both. ``latency_charged`` counts the latency pauses by kind (``{"write": n,
 "read": m}``) and ``peak_writes`` the most writes that were in flight at once: tests count these instead of timing
@@ -235,6 +235,7 @@ class Call:
     body: Any = None
     status: int | None = None
     fault: str | None = None
+    cookie: str | None = None
 
 
 @dataclass
@@ -519,7 +520,7 @@ class MailcowEmulator:
         raw_body = h.rfile.read(length) if length > 0 else b""
         client = h.client_address[0]
         split = urllib.parse.urlsplit(h.path)
-        call = Call(method=h.command, path=split.path)
+        call = Call(method=h.command, path=split.path, cookie=h.headers.get("Cookie"))
 
         with self.lock:
             banned = self._banned_until.get(client, 0) > self.clock()
@@ -1195,178 +1196,162 @@ class MailcowEmulator:
         ret.append(self._entry("success", log, ["relayhost_added", ""]))
         return True
 
-    # edit/domain ---------------------------------------------------------
+    # edit/* and delete/* -------------------------------------------------
+    def _each_item(self, items: Any, log: list[Any], ret: list, apply: Callable[[Any], Any]) -> bool:
+        """Mailcow's loop over the items of an edit or delete: one answer entry per item, in order.
+
+        ``apply(item)`` runs under the lock and returns ``(type, msg)`` for the item's entry, or ``None`` when
+        it pushed its own entry (a password check does).
+        """
+        self._write_pause()
+        for item in items if isinstance(items, list) else [items]:
+            with self.lock:
+                entry = apply(item)
+            if entry is not None:
+                ret.append(self._entry(entry[0], log, entry[1]))
+        return True
+
     def _edit_domain(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "edit", "domain", {"domain": items, **_mask(attr)}, None]
-        self._write_pause()
-        for item in items_list:
+        def edit(item: Any) -> Any:
             domain = to_ascii(item) if isinstance(item, str) else None
-            if not domain or not is_valid_domain_name(domain):
-                ret.append(self._entry("danger", log, "domain_invalid"))
-                continue
-            with self.lock:
-                d = self.domains.get(domain)
-                if d is None:
-                    ret.append(self._entry("danger", log, "domain_invalid"))
+            d = self.domains.get(domain) if domain and is_valid_domain_name(domain) else None
+            if d is None:
+                return "danger", "domain_invalid"
+            active = _intval(attr["active"]) if "active" in attr else d["active"]
+            backupmx = _intval(attr["backupmx"]) if "backupmx" in attr else d["backupmx"]
+            relay_all = (_intval(attr["relay_all_recipients"]) if "relay_all_recipients" in attr
+                         else d["relay_all_recipients"])
+            relayhost = str(_intval(attr["relayhost"])) if "relayhost" in attr else str(d["relayhost"])
+            # mailboxes and defquota are taken when set and not "" (so 0 is accepted); aliases, maxquota,
+            # quota and description use !empty(), so 0 and "" keep the current value.
+            mailboxes = _intval(attr["mailboxes"]) if attr.get("mailboxes") not in (None, "") else d["mailboxes"]
+            defquota = _intval(attr["defquota"]) if attr.get("defquota") not in (None, "") else d["defquota"]
+            aliases = _intval(attr["aliases"]) if not _php_empty(attr.get("aliases")) else d["aliases"]
+            maxquota = _intval(attr["maxquota"]) if not _php_empty(attr.get("maxquota")) else d["maxquota"]
+            quota = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else d["quota"]
+            description = attr["description"] if not _php_empty(attr.get("description")) else d["description"]
+            gal = _intval(attr["gal"]) if "gal" in attr else d["gal"]
+            if relay_all == 1:
+                backupmx = 1
+            boxes = [mb for mb in self.mailboxes.values() if mb["domain"] == domain]
+            # MAX(ROUND(quota/1048576)) and ROUND(SUM(quota)/1048576) are DECIMALs, which PDO hands over as
+            # strings; COUNT(*) is an integer. The messages carry them as they are.
+            biggest = max((round(mb["quota"] / _MIB) for mb in boxes), default=0)
+            quota_all = round(sum(mb["quota"] for mb in boxes) / _MIB)
+            refusal = (
+                "mailbox_defquota_exceeds_mailbox_maxquota" if defquota > maxquota else
+                "defquota_empty" if defquota == 0 else
+                "mailbox_quota_exceeds_domain_quota" if maxquota > quota else
+                ["max_quota_in_use", str(biggest)] if biggest > maxquota else
+                ["domain_quota_m_in_use", str(quota_all)] if quota_all > quota else
+                ["mailboxes_in_use", len(boxes)] if len(boxes) > mailboxes else None)
+            if refusal is not None:
+                return "danger", refusal
+            d.update(active=active, backupmx=backupmx, relay_all_recipients=relay_all, relayhost=relayhost,
+                     aliases=aliases, mailboxes=mailboxes, maxquota=maxquota, quota=quota, gal=gal,
+                     defquota=defquota, description=description, modified=_now())
+            new_tags = attr.get("tags") or []
+            for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
+                if not tag:
                     continue
-                active = _intval(attr["active"]) if "active" in attr else d["active"]
-                backupmx = _intval(attr["backupmx"]) if "backupmx" in attr else d["backupmx"]
-                relay_all = (_intval(attr["relay_all_recipients"]) if "relay_all_recipients" in attr
-                             else d["relay_all_recipients"])
-                relayhost = str(_intval(attr["relayhost"])) if "relayhost" in attr else str(d["relayhost"])
-                # mailboxes and defquota are taken when set and not "" (so 0 is accepted); aliases, maxquota,
-                # quota and description use !empty(), so 0 and "" keep the current value.
-                mailboxes = _intval(attr["mailboxes"]) if attr.get("mailboxes") not in (None, "") else d["mailboxes"]
-                defquota = _intval(attr["defquota"]) if attr.get("defquota") not in (None, "") else d["defquota"]
-                aliases = _intval(attr["aliases"]) if not _php_empty(attr.get("aliases")) else d["aliases"]
-                maxquota = _intval(attr["maxquota"]) if not _php_empty(attr.get("maxquota")) else d["maxquota"]
-                quota = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else d["quota"]
-                description = attr["description"] if not _php_empty(attr.get("description")) else d["description"]
-                gal = _intval(attr["gal"]) if "gal" in attr else d["gal"]
-                if relay_all == 1:
-                    backupmx = 1
-                boxes = [mb for mb in self.mailboxes.values() if mb["domain"] == domain]
-                # MAX(ROUND(quota/1048576)) and ROUND(SUM(quota)/1048576) are DECIMALs, which PDO hands over as
-                # strings; COUNT(*) is an integer. The messages carry them as they are.
-                biggest = max((round(mb["quota"] / _MIB) for mb in boxes), default=0)
-                quota_all = round(sum(mb["quota"] for mb in boxes) / _MIB)
-                refusal = (
-                    "mailbox_defquota_exceeds_mailbox_maxquota" if defquota > maxquota else
-                    "defquota_empty" if defquota == 0 else
-                    "mailbox_quota_exceeds_domain_quota" if maxquota > quota else
-                    ["max_quota_in_use", str(biggest)] if biggest > maxquota else
-                    ["domain_quota_m_in_use", str(quota_all)] if quota_all > quota else
-                    ["mailboxes_in_use", len(boxes)] if len(boxes) > mailboxes else None)
-                if refusal is not None:
-                    ret.append(self._entry("danger", log, refusal))
-                    continue
-                d.update(active=active, backupmx=backupmx, relay_all_recipients=relay_all, relayhost=relayhost,
-                         aliases=aliases, mailboxes=mailboxes, maxquota=maxquota, quota=quota, gal=gal,
-                         defquota=defquota, description=description, modified=_now())
-                new_tags = attr.get("tags") or []
-                for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
-                    if not tag:
-                        continue
-                    if tag in d["tags"]:
-                        # Unique (tag_name, domain): the UPDATE above already ran, then the INSERT throws.
-                        raise _Crash()
-                    d["tags"].append(tag)
-            ret.append(self._entry("success", log, ["domain_modified", domain]))
-        return True
+                if tag in d["tags"]:
+                    # Unique (tag_name, domain): the UPDATE above already ran, then the INSERT throws.
+                    raise _Crash()
+                d["tags"].append(tag)
+            return "success", ["domain_modified", domain]
 
-    # edit/mailbox --------------------------------------------------------
+        return self._each_item(items, ["mailbox", "edit", "domain", {"domain": items, **_mask(attr)}, None], ret,
+                               edit)
+
     def _edit_mailbox(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "edit", "mailbox", {"username": items, **_mask(attr)}, None]
-        self._write_pause()
-        for item in items_list:
+        def edit(item: Any) -> Any:
             if not is_valid_email(item):
-                ret.append(self._entry("danger", log, ["username_invalid", item]))
-                continue
+                return "danger", ["username_invalid", item]
             user = item.lower()
-            with self.lock:
-                mb = self.mailboxes.get(user)
-                d = self.domains.get(mb["domain"]) if mb else None
-                if mb is None or d is None:
-                    ret.append(self._entry("danger", log, "access_denied"))
-                    continue
-                quota_m = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else mb["quota"] // _MIB
-                if quota_m == 0:
-                    # An unlimited mailbox cannot be edited without sending a quota (Mailcow's !empty() check).
-                    ret.append(self._entry("danger", log, ["quota_not_0_not_numeric", str(quota_m)]))
-                    continue
-                used = sum(other["quota"] for other in self.mailboxes.values() if other["domain"] == mb["domain"])
-                max_new_m = min(d["quota"] * _MIB - used + mb["quota"], d["maxquota"] * _MIB) // _MIB
-                if quota_m > max_new_m:
-                    ret.append(self._entry("danger", log, ["mailbox_quota_left_exceeded", max_new_m]))
-                    continue
-                password = attr.get("password") if not _php_empty(attr.get("password")) else None
-                password2 = attr.get("password2") if not _php_empty(attr.get("password2")) else None
-                if password is not None or password2 is not None:
-                    if not self._password_check(password, password2, ret):
-                        continue
-                    mb["password_hash"] = _hash_password(str(password))
-                    mb["attributes"]["passwd_update"] = _now()
-                if "active" in attr:
-                    mb["active"] = _intval(attr["active"])
-                if not _php_empty(attr.get("name")):
-                    mb["name"] = _stored_name(attr["name"])
-                mb["quota"] = quota_m * _MIB
-                for k in ("force_pw_update", "force_tfa", "tls_enforce_in", "tls_enforce_out", "sogo_access",
-                          "imap_access", "pop3_access", "smtp_access", "sieve_access", "eas_access", "dav_access"):
-                    if k in attr:
-                        mb["attributes"][k] = str(_intval(attr[k]))
-                if "relayhost" in attr:
-                    mb["attributes"]["relayhost"] = str(_intval(attr["relayhost"]))
-                new_tags = attr.get("tags") or []
-                for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
-                    if tag and tag not in mb["tags"]:
-                        mb["tags"].append(tag)
-                mb["modified"] = _now()
-            ret.append(self._entry("success", log, ["mailbox_modified", user]))
-        return True
+            mb = self.mailboxes.get(user)
+            d = self.domains.get(mb["domain"]) if mb else None
+            if mb is None or d is None:
+                return "danger", "access_denied"
+            quota_m = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else mb["quota"] // _MIB
+            if quota_m == 0:
+                # An unlimited mailbox cannot be edited without sending a quota (Mailcow's !empty() check).
+                return "danger", ["quota_not_0_not_numeric", str(quota_m)]
+            used = sum(other["quota"] for other in self.mailboxes.values() if other["domain"] == mb["domain"])
+            max_new_m = min(d["quota"] * _MIB - used + mb["quota"], d["maxquota"] * _MIB) // _MIB
+            if quota_m > max_new_m:
+                return "danger", ["mailbox_quota_left_exceeded", max_new_m]
+            password = attr.get("password") if not _php_empty(attr.get("password")) else None
+            password2 = attr.get("password2") if not _php_empty(attr.get("password2")) else None
+            if password is not None or password2 is not None:
+                if not self._password_check(password, password2, ret):
+                    return None
+                mb["password_hash"] = _hash_password(str(password))
+                mb["attributes"]["passwd_update"] = _now()
+            if "active" in attr:
+                mb["active"] = _intval(attr["active"])
+            if not _php_empty(attr.get("name")):
+                mb["name"] = _stored_name(attr["name"])
+            mb["quota"] = quota_m * _MIB
+            for k in ("force_pw_update", "force_tfa", "tls_enforce_in", "tls_enforce_out", "sogo_access",
+                      "imap_access", "pop3_access", "smtp_access", "sieve_access", "eas_access", "dav_access"):
+                if k in attr:
+                    mb["attributes"][k] = str(_intval(attr[k]))
+            if "relayhost" in attr:
+                mb["attributes"]["relayhost"] = str(_intval(attr["relayhost"]))
+            new_tags = attr.get("tags") or []
+            for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
+                if tag and tag not in mb["tags"]:
+                    mb["tags"].append(tag)
+            mb["modified"] = _now()
+            return "success", ["mailbox_modified", user]
 
-    # delete/* ------------------------------------------------------------
+        return self._each_item(items, ["mailbox", "edit", "mailbox", {"username": items, **_mask(attr)}, None], ret,
+                               edit)
+
     def _delete_domain(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "delete", "domain", {"domain": items}, None]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             domain = to_ascii(item) if isinstance(item, str) else None
             if not domain or not is_valid_domain_name(domain):
-                ret.append(self._entry("danger", log, "domain_invalid"))
-                continue
-            with self.lock:
-                if any(mb["domain"] == domain for mb in self.mailboxes.values()):
-                    ret.append(self._entry("danger", log, ["domain_not_empty", domain]))
-                    continue
-                # DKIM lives in Redis and is deliberately left behind, as Mailcow does.
-                self.domains.pop(domain, None)
-            ret.append(self._entry("success", log, ["domain_removed", domain]))
-        return True
+                return "danger", "domain_invalid"
+            if any(mb["domain"] == domain for mb in self.mailboxes.values()):
+                return "danger", ["domain_not_empty", domain]
+            # DKIM lives in Redis and is deliberately left behind, as Mailcow does.
+            self.domains.pop(domain, None)
+            return "success", ["domain_removed", domain]
+
+        return self._each_item(items, ["mailbox", "delete", "domain", {"domain": items}, None], ret, delete)
 
     def _delete_mailbox(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "delete", "mailbox", {"username": items}, None]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             user = item.lower() if isinstance(item, str) else ""
-            with self.lock:
-                if not is_valid_email(user) or user not in self.mailboxes:
-                    ret.append(self._entry("danger", log, "access_denied"))
-                    continue
-                del self.mailboxes[user]
-            ret.append(self._entry("success", log, ["mailbox_removed", user]))
-        return True
+            if not is_valid_email(user) or user not in self.mailboxes:
+                return "danger", "access_denied"
+            del self.mailboxes[user]
+            return "success", ["mailbox_removed", user]
+
+        return self._each_item(items, ["mailbox", "delete", "mailbox", {"username": items}, None], ret, delete)
 
     def _delete_dkim(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["dkim", "delete", {"domains": items}]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             name = to_ascii(item) if isinstance(item, str) else None
             if not name or not is_valid_domain_name(name):
-                ret.append(self._entry("danger", log, ["dkim_domain_or_sel_invalid", item]))
-                continue
-            with self.lock:
-                self.dkim.pop(name, None)
-            ret.append(self._entry("success", log, ["dkim_removed", item]))
-        return True
+                return "danger", ["dkim_domain_or_sel_invalid", item]
+            self.dkim.pop(name, None)
+            return "success", ["dkim_removed", item]
+
+        return self._each_item(items, ["dkim", "delete", {"domains": items}], ret, delete)
 
     def _delete_relayhost(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["relayhost", "delete", {"id": items}]
-        self._write_pause()
-        for item in items_list:
-            rid = _intval(item)
-            with self.lock:
-                self.relayhosts.pop(rid, None)
-                for d in self.domains.values():
-                    if str(d["relayhost"]) == str(rid):
-                        d["relayhost"] = "0"
-                for mb in self.mailboxes.values():
-                    if mb["attributes"].get("relayhost") == str(rid):
-                        mb["attributes"]["relayhost"] = "0"
-            ret.append(self._entry("success", log, ["relayhost_removed", str(item)]))
-        return True
+        def delete(item: Any) -> Any:
+            rid = str(_intval(item))
+            self.relayhosts.pop(int(rid), None)
+            # Mailcow moves every domain and mailbox that used it to relayhost 0, whoever made them.
+            for d in self.domains.values():
+                if str(d["relayhost"]) == rid:
+                    d["relayhost"] = "0"
+            for mb in self.mailboxes.values():
+                if mb["attributes"].get("relayhost") == rid:
+                    mb["attributes"]["relayhost"] = "0"
+            return "success", ["relayhost_removed", str(item)]
+
+        return self._each_item(items, ["relayhost", "delete", {"id": items}], ret, delete)
