@@ -100,6 +100,9 @@ class MailDomain(pulumi.ComponentResource):
             "sending_ip": server.ip_addresses[domain.ip], "ptr_name": server.ptr_names[domain.ip],
             "dmarc_phase": domain.dmarc_phase, "zone_id": self.zone_id, "mailboxes": self.addresses,
             "daily_limit_per_mailbox": self.mailboxes.daily_limit,
+            # A change here is an edit/domain in Mailcow, so `pulumi preview --diff` shows the cost of an edit
+            # that crosses a step of the sizing (docs/architecture.md, "Domain limits").
+            "mailcow_limits": settings.domain_sizing(domain),
             "records": [f"{s.type} {s.name}" for s in self._template],
         }
         self.register_outputs({"domain_name": self.domain_name, "zone_id": self.zone_id,

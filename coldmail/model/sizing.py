@@ -7,12 +7,12 @@ the mailbox slots and the quota are rounded up to a power of two, with room for 
 ``limits.maxMailboxesPerDomain`` plus ``limits.mailboxHeadroom`` mailboxes at its ``mailboxQuotaMb``. Within
 that room, adding or removing a mailbox or changing one quota leaves the domain untouched (0 domain
 writes); crossing a step costs one ``edit/domain`` (before the mailbox writes when it grows, after them
-when it shrinks), and :func:`limit_writes` says how many a change needs.
+when it shrinks), which the stack's ``domains.<name>.mailcow_limits`` export shows in a preview.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .types import Domain, Limits, StackConfig
@@ -38,14 +38,6 @@ def domain_sizing(domain: "Domain", limits: "Limits") -> dict[str, int]:
     total = step_up(sum(m.quota_mb for m in domain.mailboxes) + room * domain.mailbox_quota_mb)
     return {"max_mailboxes": step_up(count + room), "domain_quota_mb": total,
             "max_mailbox_quota_mb": total, "default_mailbox_quota_mb": total}
-
-
-def limit_writes(old: Mapping[str, int], new: Mapping[str, int]) -> int:
-    """The ``edit/domain`` writes that move a domain from ``old`` to ``new`` limits: one for whatever
-    grows (before the mailbox changes), one for whatever shrinks (after them)."""
-    grows = any(new[k] > old[k] for k in LIMIT_KEYS)
-    shrinks = any(new[k] < old[k] for k in LIMIT_KEYS)
-    return int(grows) + int(shrinks)
 
 
 def planned_daily_sends(settings: "StackConfig", domain: "Domain") -> int:

@@ -243,6 +243,15 @@ def test_api_keys_ssh_key_and_passwords_never_appear_in_plain_inputs_or_outputs(
         assert "passwords" in r.secret_inputs
 
 
+def test_each_domains_mailcow_limits_are_exported_so_a_preview_shows_their_cost(prod):
+    exported = prod.run.outputs.get("domains")
+    assert len(exported) == 12
+    for d in deployed(prod):
+        # 3 mailboxes of 1024 MiB in the example: room to 5 + 2 mailboxes, 7 x 1024 MiB -> the 8192 step.
+        assert exported[d.name]["mailcow_limits"] == {"max_mailboxes": 8, "domain_quota_mb": 8192,
+                                                      "max_mailbox_quota_mb": 8192, "default_mailbox_quota_mb": 8192}
+
+
 def test_mailbox_credentials_are_exported_for_every_mailbox(loaded):
     creds = loaded.run.outputs.get("credentials")
     assert creds is not None
