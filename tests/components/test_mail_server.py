@@ -124,6 +124,13 @@ def test_relayhosts_point_at_the_bridge_port_with_ptr_as_helo(run):
         assert (h["api_url"], h["server"]) == ("https://mx1.acme-mailops.com", "mx1")
 
 
+def test_relayhosts_are_adopted_only_when_the_server_config_says_so(run):
+    assert [r.inputs["adopt"] for r in run.of_type(T_RELAYHOST)] == [False] * 3
+    adopted = _run(_raw(adoptRelayhosts=True))
+    assert adopted.error is None, adopted.error
+    assert [r.inputs["adopt"] for r in adopted.of_type(T_RELAYHOST)] == [True] * 3
+
+
 def test_relayhosts_wait_for_mailcow_and_the_relays(run):
     ready, relays = run.named("mx1-install-mailcow").urn, run.named("mx1-relays").urn
     for rh in run.of_type(T_RELAYHOST):

@@ -248,6 +248,32 @@ def test_sizing_steps_up_past_the_room_and_follows_the_headroom():
     assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=1)["domain_quota_mb"] == 4096
 
 
+def test_display_names_mailcow_would_trim_are_refused_at_their_path():
+    raw = base()
+    raw["domains"][1]["mailboxes"][0]["name"] = "<Anna Berg>"
+    issue = issues_of(raw)["coldmail:domains[1].mailboxes[0].name"]
+    assert "'Anna Berg'" in issue.message and "'Anna Berg'" in issue.fix
+    raw = base()
+    raw["names"]["lastNames"] = ["Berg>", "Schulz"]
+    assert "coldmail:names.lastNames" in issues_of(raw)
+    raw = base()
+    raw["domains"][0]["mailboxes"]["firstNames"] = ["<Anna"]
+    raw["domains"][0]["mailboxes"]["pattern"] = "{first}{n}"
+    assert "coldmail:domains[0].mailboxes.firstNames" in issues_of(raw)
+    raw = base()
+    raw["domains"][1]["mailboxes"][0]["name"] = "A <b> c"
+    assert cm.validate(raw) == []
+
+
+def test_relayhosts_are_adopted_only_on_request():
+    assert cm.load(base()).servers[0].adopt_relayhosts is False
+    raw = base()
+    raw["servers"][0]["adoptRelayhosts"] = True
+    assert cm.load(raw).servers[0].adopt_relayhosts is True
+    raw["servers"][0]["adoptRelayhosts"] = "yes"
+    assert "coldmail:servers[0].adoptRelayhosts" in issues_of(raw)
+
+
 def test_default_ptr_names_follow_the_hostname_and_are_unique():
     stack = cm.load(base())
     assert stack.servers[0].ptr_names == ("mx1-ip1.ops-example.com", "mx1-ip2.ops-example.com")
