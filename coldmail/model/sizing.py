@@ -8,6 +8,9 @@ the mailbox slots and the quota are rounded up to a power of two, with room for 
 that room, adding or removing a mailbox or changing one quota leaves the domain untouched (0 domain
 writes); crossing a step costs one ``edit/domain`` (before the mailbox writes when it grows, after them
 when it shrinks), which the stack's ``domains.<name>.mailcow_limits`` export shows in a preview.
+
+The disk check counts :func:`disk_need_mb`, what the stack's mailboxes and their headroom may fill, not the
+slack of the steps: the stack only grows into that slack through a config change, which is checked again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ def step_up(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
+def disk_need_mb(domain: "Domain", limits: "Limits") -> int:
+    """MiB the domain's mailboxes may fill: their quotas, plus ``mailboxHeadroom`` more at its mailbox quota."""
+    return sum(m.quota_mb for m in domain.mailboxes) + limits.mailbox_headroom * domain.mailbox_quota_mb
+
+
 def domain_sizing(domain: "Domain", limits: "Limits") -> dict[str, int]:
     """The Mailcow limits of a domain, keyed by :data:`LIMIT_KEYS`; quotas in MiB.
 
@@ -34,9 +42,9 @@ def domain_sizing(domain: "Domain", limits: "Limits") -> dict[str, int]:
     so a tighter per-mailbox cap would only add a domain write to every change of the largest quota.
     """
     count = len(domain.mailboxes)
-    room = max(limits.max_mailboxes_per_domain - count, 0) + limits.mailbox_headroom
-    total = step_up(sum(m.quota_mb for m in domain.mailboxes) + room * domain.mailbox_quota_mb)
-    return {"max_mailboxes": step_up(count + room), "domain_quota_mb": total,
+    to_advisory = max(limits.max_mailboxes_per_domain - count, 0)
+    total = step_up(disk_need_mb(domain, limits) + to_advisory * domain.mailbox_quota_mb)
+    return {"max_mailboxes": step_up(count + to_advisory + limits.mailbox_headroom), "domain_quota_mb": total,
             "max_mailbox_quota_mb": total, "default_mailbox_quota_mb": total}
 
 

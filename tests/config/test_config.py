@@ -159,6 +159,18 @@ def test_quota_sum_beyond_the_disk_is_refused():
     assert "GiB" in issue.message and "mailboxQuotaMb" in issue.fix
 
 
+def test_the_disk_check_counts_the_mailboxes_and_headroom_not_the_slack_of_the_steps():
+    raw = base()
+    # 12 x (3 + 2 headroom) x 1 GiB = 60 GiB fits the 64 GiB usable on a cx32, although Mailcow gets 8 GiB
+    # per domain (the next step up with room to the advisory 5 mailboxes).
+    boxes = {"count": 3, "pattern": "{first}{n}"}
+    raw["domains"] = [{"name": f"d{i}-example.com", "ip": 0, "mailboxes": boxes} for i in range(12)]
+    stack = cm.load(raw)
+    assert stack.domain_sizing(stack.domains[0])["domain_quota_mb"] == 8192
+    raw["domains"].append({"name": "d12-example.com", "ip": 0, "mailboxes": boxes})
+    assert "coldmail:servers[0].serverType" in issues_of(raw)
+
+
 def test_weak_dkim_key_needs_an_explicit_opt_in():
     raw = base()
     raw["dkim"] = {"keySize": 1024}

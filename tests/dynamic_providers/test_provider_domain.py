@@ -182,6 +182,15 @@ def test_dkim_is_created_with_selector_and_size_in_one_write_and_one_read(dkim, 
     assert res.outs["public_key"] == key["pubkey"]
 
 
+def test_dkim_update_of_the_connection_alone_reads_the_key_and_writes_nothing(dkim, mc):
+    mc.seed_domain(DOMAIN)
+    outs = dkim.create(checked(dkim, dkim_inputs(mc))).outs
+    mc.reset_counters()
+    new = dkim.update(DOMAIN, outs, checked(dkim, dkim_inputs(mc, ca_bundle="/etc/ssl/mailcow.pem", verify_tls=True)))
+    assert mc.endpoints() == ["get/dkim/*"]
+    assert new.outs["public_key"] == outs["public_key"]
+
+
 def test_existing_matching_dkim_key_is_adopted_unchanged(dkim, mc):
     mc.seed_domain(DOMAIN)
     old = mc.seed_dkim(DOMAIN, "dkim", 2048)
