@@ -326,3 +326,47 @@ def test_writes_to_one_mailcow_are_bounded_to_four_at_a_time():
     assert not errors and len(mc.domains) == 12
     assert 1 <= mc.peak_writes <= 4, f"{mc.peak_writes} writes were in flight at once"
     assert write_slots(url)._value == 4, "every slot is given back"
+
+
+# ------------------------------------------------------------------ TLS
+
+@pytest.fixture(scope="module")
+def snake_oil(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, like Mailcow's before ACME: (PEM with key, PEM of the cert)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.emulator.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "server.pem").write_bytes(cert_pem + key_pem)
+    (folder / "ca.pem").write_bytes(cert_pem)
+    return str(folder / "server.pem"), str(folder / "ca.pem")
+
+
+def test_a_snake_oil_certificate_is_refused_until_its_ca_is_given_or_checks_are_turned_off(snake_oil):
+    server_pem, ca_pem = snake_oil
+    with MailcowEmulator(tls_cert=server_pem) as tls:
+        assert tls.url.startswith("https://")
+        with pytest.raises(MailcowError) as exc:
+            MailcowClient(tls.url, tls.api_key, backoff=0).list_domains()
+        assert not isinstance(exc.value, MailcowUnavailable), "a TLS failure is not retried"
+        assert "mailcowCaBundle" in str(exc.value) and "mailcowTlsVerify" in str(exc.value)
+        assert MailcowClient(tls.url, tls.api_key, verify=ca_pem).list_domains() == []
+        assert MailcowClient(tls.url, tls.api_key, verify=False).list_domains() == []

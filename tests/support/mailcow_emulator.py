@@ -21,7 +21,8 @@ Constructor: ``MailcowEmulator(api_key="TEST-ONLY-KEY-0000-0000", read_only_key=
 write_latency=0.0, read_latency=0.0, ban_threshold=10, ban_window=600, ban_time=1800, password_min_length=6,
 version="2026-07a", clock=time.monotonic)``. ``start()`` / ``stop()`` or use it as a context manager; ``url`` is
 ``http://127.0.0.1:PORT``. ``clock`` times faults armed for some seconds and bans, so a test can move time on
-instead of sleeping.
+instead of sleeping. ``tls_cert`` (a PEM file with the certificate and its key) serves https, as Mailcow does
+with its snake-oil certificate before ACME has run.
 
 State (live dicts, guarded by ``lock``; take it when mutating while requests may run):
 
@@ -74,6 +75,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -344,6 +346,7 @@ class MailcowEmulator:
         password_min_length: int = 6,
         version: str = "2026-07a",
         clock: Callable[[], float] = time.monotonic,
+        tls_cert: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.read_only_key = read_only_key
@@ -356,6 +359,7 @@ class MailcowEmulator:
         self.password_min_length = password_min_length
         self.version = version
         self.clock = clock
+        self.tls_cert = tls_cert
         self.lock = threading.RLock()
         self.latency_charged: Counter = Counter()
         self.peak_writes = 0
@@ -379,6 +383,10 @@ class MailcowEmulator:
         if self._server is not None:
             return self
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        if self.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls_cert)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.emulator = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="mailcow-emulator"
@@ -407,7 +415,7 @@ class MailcowEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------- test helpers
     @property
