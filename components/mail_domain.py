@@ -67,17 +67,15 @@ class MailDomain(pulumi.ComponentResource):
         conn = {"api_url": server.api_url, "server": domain.server, "verify_tls": srv.mailcow_tls_verify,
                 "ca_bundle": srv.mailcow_ca_bundle}
 
-        sizing = settings.domain_sizing(domain)
         # The relayhost id is an Output of the server's MailcowRelayhost, so this domain depends on it and
         # loses its relayhost assignment before the relayhost itself is deleted.
         relayhost_id = server.relayhost_ids[domain.ip] if domain.ip else "0"
+        # The limits size the domain when it is created; from then on its mailbox set owns them, so they can
+        # grow before the mailboxes change and shrink after (docs/architecture.md, "Domain limits").
         self.mailcow_domain = MailcowDomain(
             f"{name}-domain",
             MailcowDomainArgs(**conn, domain=domain.name, description=domain.description,
-                              max_mailboxes=sizing["max_mailboxes"], domain_quota_mb=sizing["domain_quota_mb"],
-                              max_mailbox_quota_mb=sizing["max_mailbox_quota_mb"],
-                              default_mailbox_quota_mb=sizing["default_mailbox_quota_mb"],
-                              relayhost_id=relayhost_id, active=True),
+                              **settings.domain_sizing(domain), relayhost_id=relayhost_id, active=True),
             opts=mailcow)
         after_domain = pulumi.ResourceOptions(parent=self, depends_on=[server.ready, self.mailcow_domain])
         self.dkim = MailcowDkim(
@@ -102,6 +100,9 @@ class MailDomain(pulumi.ComponentResource):
             "sending_ip": server.ip_addresses[domain.ip], "ptr_name": server.ptr_names[domain.ip],
             "dmarc_phase": domain.dmarc_phase, "zone_id": self.zone_id, "mailboxes": self.addresses,
             "daily_limit_per_mailbox": self.mailboxes.daily_limit,
+            # A change here is an edit/domain in Mailcow, so `pulumi preview --diff` shows the cost of an edit
+            # that crosses a step of the sizing (docs/architecture.md, "Domain limits").
+            "mailcow_limits": settings.domain_sizing(domain),
             "records": [f"{s.type} {s.name}" for s in self._template],
         }
         self.register_outputs({"domain_name": self.domain_name, "zone_id": self.zone_id,

@@ -355,7 +355,8 @@ class MailServer(pulumi.ComponentResource):
         for n, ptr in enumerate(server.ptr_names, start=1):
             rh = MailcowRelayhost(f"{name}-relayhost{n}", MailcowRelayhostArgs(
                 api_url=self.api_url, server=server.name, hostname=relay_cfg.relayhost_address(n),
-                source_ip=self.ip_addresses[n], helo_name=ptr, verify_tls=server.mailcow_tls_verify,
+                source_ip=self.ip_addresses[n], helo_name=ptr, adopt=server.adopt_relayhosts,
+                verify_tls=server.mailcow_tls_verify,
                 ca_bundle=server.mailcow_ca_bundle), opts=self._child(depends_on=[self.ready, self.relay_setup]))
             self.relayhosts[n] = rh
             self.relayhost_ids[n] = rh.relayhost_id

@@ -68,7 +68,7 @@ class MailboxSet(pulumi.ComponentResource):
                 api_url=args.api_url, server=args.server_name, domain=domain.name,
                 mailboxes=[{"local_part": m.local_part, "name": m.name, "quota_mb": m.quota_mb, "active": True}
                            for m in domain.mailboxes],
-                passwords=password_map, daily_send_limit=self.daily_limit,
+                passwords=password_map, daily_send_limit=self.daily_limit, **settings.domain_sizing(domain),
                 verify_tls=args.verify_tls, ca_bundle=args.ca_bundle),
             # A component's depends_on does not hold back its children: the Mailcow write must wait for
             # the server's readiness and the domain itself.

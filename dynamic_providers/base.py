@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
-from typing import Any, ClassVar, Iterable, Mapping, Optional
+import threading
+from typing import Any, ClassVar, ContextManager, Iterable, Mapping, Optional
 
 import pulumi
 import pulumi.dynamic
@@ -19,6 +21,11 @@ from .credentials import ApiKeys
 # a program dies with RecursionError after ~980 dynamic resources (docs/platform-notes.md §1). Captured at import,
 # before any dynamic resource exists.
 _ORIGINAL_BATCH_SETITEMS = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+
+#: Clients by connection, shared by the provider process's threads: a step reuses the connections of
+#: the steps before it instead of opening its own.
+_CLIENTS: dict[tuple, MailcowClient] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 PROVIDER_KEY = "__provider"
 CONNECTION_KEYS = ("api_url", "server", "verify_tls", "ca_bundle")
@@ -175,11 +182,20 @@ class MailcowProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         self._api_keys = ApiKeys.from_config(req.config)
 
-    def client(self, props: Mapping[str, Any]) -> MailcowClient:
+    def shared_client(self, props: Mapping[str, Any]) -> MailcowClient:
+        """The process's client for the Mailcow in ``props``: it keeps no cookies and is thread-safe."""
         keys: ApiKeys = getattr(self, "_api_keys", None) or ApiKeys()
         verify: Any = props.get("ca_bundle") or bool(props.get("verify_tls", True))
-        return MailcowClient(str(props["api_url"]), keys.lookup(str(props["server"])), verify=verify,
-                             **self.client_options)
+        api_key = keys.lookup(str(props["server"]))
+        ident = (str(props["api_url"]), api_key, verify, tuple(sorted(self.client_options.items())))
+        with _CLIENTS_LOCK:
+            if ident not in _CLIENTS:
+                _CLIENTS[ident] = MailcowClient(ident[0], api_key, verify=verify, **self.client_options)
+            return _CLIENTS[ident]
+
+    def client(self, props: Mapping[str, Any]) -> ContextManager[MailcowClient]:
+        """``with self.client(props) as c``: the shared client, left open for the next step."""
+        return contextlib.nullcontext(self.shared_client(props))
 
     @staticmethod
     def state(props: Mapping[str, Any]) -> dict[str, Any]:

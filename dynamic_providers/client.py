@@ -7,16 +7,15 @@ return small typed models in MiB and booleans, never Mailcow's raw bytes and int
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from urllib.parse import quote
 
-import requests
+import certifi
 import urllib3
 
 from .errors import (MailcowApiError, MailcowAuthError, MailcowCredentialsError, MailcowError,
@@ -82,6 +81,8 @@ class Domain:
     relayhost_id: str
     active: bool
     mailbox_count: int = 0
+    quota_used_mb: int = 0
+    """The sum of the domain's mailbox quotas (what Mailcow compares ``domain_quota_mb`` with)."""
 
     @classmethod
     def from_api(cls, d: dict) -> "Domain":
@@ -94,7 +95,7 @@ class Domain:
             default_mailbox_quota_mb=_mib(d.get("def_quota_for_mbox")),
             relayhost_id=str(d.get("relayhost") if d.get("relayhost") not in (None, "") else "0"),
             active=bool(_int(d.get("active_int", d.get("active")))),
-            mailbox_count=_int(d.get("mboxes_in_domain")))
+            mailbox_count=_int(d.get("mboxes_in_domain")), quota_used_mb=_mib(d.get("quota_used_in_domain")))
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Relayhost:
     username: str
     active: bool
     used_by_domains: tuple[str, ...] = field(default=())
+    used_by_mailboxes: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -165,25 +167,48 @@ class RateLimit:
 # Client
 # --------------------------------------------------------------------------------------------
 
-def _reject_all_cookies() -> http.cookiejar.CookieJar:
-    return requests.cookies.RequestsCookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+@dataclass(frozen=True)
+class Response:
+    """One HTTP answer: status, headers and the whole body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
-def _nothing_was_sent(exc: requests.exceptions.ConnectionError) -> bool:
+def _pool(verify: Union[bool, str], timeout: float) -> urllib3.PoolManager:
+    """Connections to Mailcow: kept alive, thread-safe; no cookie jar, no proxy from the environment."""
+    tls: dict[str, Any] = ({"cert_reqs": "CERT_NONE"} if verify is False else
+                           {"cert_reqs": "CERT_REQUIRED", "ca_certs": verify if isinstance(verify, str)
+                            else certifi.where()})
+    return urllib3.PoolManager(maxsize=2 * WRITE_CONCURRENCY, retries=False,
+                               timeout=urllib3.Timeout(connect=timeout, read=timeout), **tls)
+
+
+def _nothing_was_sent(exc: urllib3.exceptions.HTTPError) -> bool:
     """True when the connection failed before the request left this machine."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
-def _is_boot_page(resp: requests.Response) -> bool:
+def _is_boot_page(resp: Response) -> bool:
     # While MySQL or dockerapi are still starting, prerequisites.inc.php answers HTML 500 before any
     # API code runs; an uncaught exception inside the API gives an *empty* 500 instead.
     ctype = resp.headers.get("Content-Type", "")
     text = resp.text.lstrip()[:200].lower()
     return resp.status_code == 500 and bool(text) and ("html" in ctype or text.startswith("<")
                                                       or "connection to" in text)
+
+
+def _names(joined: Any) -> tuple[str, ...]:
+    """Mailcow's ``", "``-joined list of names (``used_by_domains``) as a tuple."""
+    return tuple(n for n in str(joined or "").replace(",", " ").split() if n)
 
 
 def _normalise_entries(payload: Any) -> list[dict]:
@@ -247,7 +272,8 @@ class MailcowClient:
     sends. Exhausted retries raise :class:`MailcowUnavailable`.
 
     **Sessions.** No cookie is kept between calls: a failed call can leave stale messages in Mailcow's
-    PHP session that would leak into the next response (docs/mailcow-api.md §1).
+    PHP session that would leak into the next response (docs/mailcow-api.md §1). Connections are kept
+    alive and the client is safe to share between threads.
 
     **Responses.** Writes fail when any entry's ``type`` is not ``success`` or ``info``
     (:data:`BENIGN_WARNINGS` excepted) and raise :class:`MailcowApiError` with Mailcow's message key.
@@ -271,15 +297,14 @@ class MailcowClient:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self.calls: Counter = Counter()
-        self._session = requests.Session()
-        self._session.cookies = _reject_all_cookies()
-        self._session.trust_env = False
+        self._calls_lock = threading.Lock()
+        self._http = _pool(verify, timeout)
 
     def __repr__(self) -> str:
         return f"MailcowClient({self.base_url!r})"
 
     def close(self) -> None:
-        self._session.close()
+        self._http.clear()
 
     def __enter__(self) -> "MailcowClient":
         return self
@@ -289,40 +314,48 @@ class MailcowClient:
 
     # ---------------------------------------------------------------- transport
 
+    def _count(self, kind: str) -> None:
+        with self._calls_lock:
+            self.calls[kind] += 1
+
     def _pause(self, attempt: int) -> None:
-        self.calls["retry"] += 1
+        self._count("retry")
         self._sleep(min(self.backoff_max, self.backoff * (2 ** attempt)))
 
-    def request(self, method: str, endpoint: str, body: Any = None) -> Any:
-        """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies)."""
+    def _send(self, method: str, url: str, headers: dict[str, str], data: Optional[bytes]) -> Response:
+        r = self._http.request(method, url, headers=headers, body=data, redirect=False, retries=False)
+        return Response(r.status, r.headers, r.data)
+
+    def request(self, method: str, endpoint: str, body: Any = None, *, check: bool = True) -> Any:
+        """One API call with the retry policy above; returns parsed JSON (``None`` for ``{}``-less bodies).
+
+        ``check=False`` returns a write's entries without raising for the ones that report a failure, for
+        callers that judge each entry themselves (a bulk delete answers one entry per address).
+        """
         is_read = method == "GET"
         url = f"{self.base_url}/api/v1/{endpoint}"
         headers = {"X-API-Key": self._api_key, "Accept": "application/json"}
         data = None
         if not is_read:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body)
+            data = json.dumps(body).encode()
         last = ""
         for attempt in range(self.retries + 1):
-            self._session.cookies.clear()
-            self.calls["read" if is_read else "write"] += 1
+            self._count("read" if is_read else "write")
             try:
                 if is_read:
-                    resp = self._session.request(method, url, headers=headers, timeout=self.timeout,
-                                                 verify=self.verify, allow_redirects=False)
+                    resp = self._send(method, url, headers, None)
                 else:
                     with write_slots(self.base_url):
-                        resp = self._session.request(method, url, headers=headers, data=data,
-                                                     timeout=self.timeout, verify=self.verify,
-                                                     allow_redirects=False)
-            except requests.exceptions.SSLError as exc:
+                        resp = self._send(method, url, headers, data)
+            except urllib3.exceptions.SSLError as exc:
                 raise MailcowError(
                     f"TLS to {self.base_url} failed ({method} {endpoint}): {exc.__class__.__name__}. If Mailcow "
                     "still has its snake-oil certificate, set mailcowCaBundle or mailcowTlsVerify: false "
                     "for this server") from exc
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 last = f"{exc.__class__.__name__}"
-                if is_read or _nothing_was_sent(exc):  # type: ignore[arg-type]
+                if is_read or _nothing_was_sent(exc):
                     if attempt < self.retries:
                         self._pause(attempt)
                         continue
@@ -352,17 +385,17 @@ class MailcowClient:
                 raise MailcowWriteUncertain(
                     f"{method} {endpoint}{_subject(body)} answered {last} after it was sent; its outcome is unknown",
                     endpoint=endpoint, method=method, attempts=attempt + 1)
-            return self._parse(resp, method, endpoint)
+            return self._parse(resp, method, endpoint, check)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _json_or_none(resp: requests.Response) -> Any:
+    def _json_or_none(resp: Response) -> Any:
         try:
             return resp.json()
         except ValueError:
             return None
 
-    def _parse(self, resp: requests.Response, method: str, endpoint: str) -> Any:
+    def _parse(self, resp: Response, method: str, endpoint: str, check: bool = True) -> Any:
         status = resp.status_code
         if status in (301, 302, 307, 308):
             raise MailcowApiError("redirected", [resp.headers.get("Location", "")], endpoint=endpoint,
@@ -386,18 +419,19 @@ class MailcowClient:
                 raise MailcowAuthError(key, args, endpoint=endpoint, method=method, status=status,
                                        hint="the key is read-only; coldmail needs the read-write API_KEY")
             raise MailcowApiError(key or "http_error", args, endpoint=endpoint, method=method, status=status)
-        if method != "GET":
+        if method != "GET" and check:
             self._raise_for_entries(payload, method, endpoint)
         return payload
 
     @staticmethod
-    def _raise_for_entries(payload: Any, method: str, endpoint: str) -> None:
+    def _raise_for_entries(payload: Any, method: str, endpoint: str, tolerate: frozenset = frozenset()) -> None:
+        """Raise for the first entry that reports a failure, unless its key is in ``tolerate``."""
         entries = _normalise_entries(payload)
         clean = [{"type": e.get("type"), "msg": e.get("msg")} for e in entries]
         for e in entries:
             kind = e.get("type")
             key, args = _split_msg(e.get("msg"))
-            if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS):
+            if kind in ("success", "info") or (kind == "warning" and key in BENIGN_WARNINGS) or key in tolerate:
                 continue
             raise MailcowApiError(key, args, endpoint=endpoint, method=method, entries=clean,
                                   hint=HINTS.get((endpoint, key), ""))
@@ -420,8 +454,8 @@ class MailcowClient:
             return [payload]
         return [p for p in payload if isinstance(p, dict)]
 
-    def _post(self, endpoint: str, body: Any) -> list[dict]:
-        return _normalise_entries(self.request("POST", endpoint, body))
+    def _post(self, endpoint: str, body: Any, *, check: bool = True) -> list[dict]:
+        return _normalise_entries(self.request("POST", endpoint, body, check=check))
 
     def _write_read_first(self, endpoint: str, body: Any, landed: Callable[[], bool]) -> list[dict]:
         """A non-repeatable write: on an unknown outcome, read first; re-send only if it did not land."""
@@ -536,16 +570,30 @@ class MailcowClient:
         self._write_repeatable("edit/mailbox", {"items": [address], "attr": attr})
 
     def delete_mailboxes(self, addresses: Iterable[str]) -> None:
-        """Delete mailboxes (maildirs go to Mailcow's garbage). Missing ones make Mailcow say ``access_denied``."""
+        """Delete mailboxes in one call (maildirs go to Mailcow's garbage); one already gone is no error.
+
+        Mailcow answers one entry per address: ``mailbox_removed`` with the address, or a bare
+        ``access_denied`` for one that does not exist. Every address without its ``mailbox_removed`` is read
+        back; one that still exists raises :class:`MailcowApiError` naming it. No read when all went.
+        """
         addresses = [a.lower() for a in addresses]
         if not addresses:
             return
         try:
-            self._post("delete/mailbox", addresses)
+            payload = self.request("POST", "delete/mailbox", addresses, check=False)
         except MailcowWriteUncertain:
             left = [a for a in addresses if self.get_mailbox(a) is not None]
             if left:
-                self._post("delete/mailbox", left)
+                self.delete_mailboxes(left)
+            return
+        self._raise_for_entries(payload, "POST", "delete/mailbox", tolerate=frozenset({"access_denied"}))
+        removed = {str(args[0]).lower() for key, args in (_split_msg(e.get("msg")) for e in _normalise_entries(payload))
+                   if key == "mailbox_removed" and args}
+        still = [a for a in addresses if a not in removed and self.get_mailbox(a) is not None]
+        if still:
+            raise MailcowApiError("mailbox_not_removed", still, endpoint="delete/mailbox", method="POST",
+                                  entries=_normalise_entries(payload),
+                                  hint="Mailcow did not confirm these deletes and they still exist")
 
     # ---------------------------------------------------------------- DKIM
 
@@ -572,10 +620,10 @@ class MailcowClient:
     def list_relayhosts(self) -> list[Relayhost]:
         out = []
         for r in self._list("get/relayhost/all"):
-            used = str(r.get("used_by_domains") or "")
             out.append(Relayhost(id=str(r.get("id", "")), hostname=str(r.get("hostname", "")),
                                  username=str(r.get("username") or ""), active=bool(_int(r.get("active"), 1)),
-                                 used_by_domains=tuple(u for u in used.replace(",", " ").split() if u)))
+                                 used_by_domains=_names(r.get("used_by_domains")),
+                                 used_by_mailboxes=_names(r.get("used_by_mailboxes"))))
         return out
 
     def get_relayhost_by_hostname(self, hostname: str) -> Optional[Relayhost]:

@@ -51,18 +51,22 @@ class MailcowDkimProvider(MailcowProvider):
         return DiffResult(changes=bool(changes), replaces=replaces,
                           delete_before_replace=bool(replaces) and same_domain)
 
-    def _ensure(self, c: MailcowClient, props: dict) -> DkimKey:
+    def _ensure(self, c: MailcowClient, props: dict, *, read_first: bool) -> DkimKey:
+        """Add the key, or adopt the identical one that exists. ``read_first`` where a key usually exists
+        (an update); a create adds straight away: one write and one read either way."""
         domain, selector, size = props["domain"], props["selector"], props["key_size"]
-        key = c.get_dkim(domain)
+        key = c.get_dkim(domain) if read_first else None
         if key is None:
             try:
                 c.create_dkim(domain, selector, size)
             except MailcowApiError as exc:
-                if exc.msg_key != "dkim_domain_or_sel_invalid" or c.get_dkim(domain) is None:
+                # Mailcow answers an existing key like a bad selector; the read tells them apart.
+                key = c.get_dkim(domain) if exc.msg_key == "dkim_domain_or_sel_invalid" else None
+                if key is None:
                     raise
-            key = c.get_dkim(domain)
-            if key is None:
-                raise MailcowConflict(f"Mailcow accepted a DKIM key for {domain} but does not return it")
+            key = key or c.get_dkim(domain)
+        if key is None:
+            raise MailcowConflict(f"Mailcow accepted a DKIM key for {domain} but does not return it")
         if key.selector != selector or key.key_size != size:
             raise MailcowConflict(
                 f"{domain} already has a DKIM key with selector {key.selector!r} and {key.key_size} bits, but the "
@@ -74,13 +78,13 @@ class MailcowDkimProvider(MailcowProvider):
     def create(self, props: dict) -> CreateResult:
         props = self.state(props)
         with self.client(props) as c:
-            key = self._ensure(c, props)
+            key = self._ensure(c, props, read_first=False)
         return CreateResult(props["domain"], _outputs(props, key))
 
     def update(self, _id: str, _olds: dict, news: dict) -> UpdateResult:
         news = self.state(news)
         with self.client(news) as c:
-            key = self._ensure(c, news)
+            key = self._ensure(c, news, read_first=True)
         return UpdateResult(_outputs(news, key))
 
     def read(self, id_: str, props: dict) -> ReadResult:

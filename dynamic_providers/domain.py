@@ -1,4 +1,10 @@
-"""``MailcowDomain``: one Mailcow domain, sized for its mailbox set, without an automatic DKIM key."""
+"""``MailcowDomain``: one Mailcow domain, created sized for its mailbox set, without an automatic DKIM key.
+
+The domain's four limits are inputs here only so that ``add/domain`` creates it the right size in one
+write; from then on the domain's :class:`~dynamic_providers.mailbox_set.MailcowMailboxSet` owns them,
+because a limit may only grow before its mailboxes change and shrink after (docs/architecture.md, "Domain
+limits"). Changing them here is no change of this resource.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,15 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
 from coldmail.model.mailcow import DOMAIN_TEMPLATE as DEFAULTS
+from coldmail.model.sizing import LIMIT_KEYS
 
 from .base import (CONNECTION_KEYS, Inputs, MailcowProvider, SafeResource, changed_keys, connection_props,
                    plain)
 from .client import Domain, MailcowClient
 from .errors import MailcowApiError, MailcowConflict
 
-SETTINGS = ("description", "max_mailboxes", "max_aliases", "domain_quota_mb", "max_mailbox_quota_mb",
-            "default_mailbox_quota_mb", "relayhost_id", "active")
+#: What this resource keeps equal to its inputs after the create.
+SETTINGS = ("description", "max_aliases", "relayhost_id", "active")
 
 
 def _live_settings(d: Domain) -> dict[str, Any]:
@@ -27,7 +34,14 @@ def _live_settings(d: Domain) -> dict[str, Any]:
 
 
 class MailcowDomainProvider(MailcowProvider):
-    """CRUD for a Mailcow domain. Adopts an existing domain of the same name and edits it to the inputs."""
+    """CRUD for a Mailcow domain.
+
+    ``create`` adds the domain (one write, plus one ``edit/domain`` for a relayhost, which ``add/domain``
+    does not take). A domain that already exists is adopted only when its description is the one this
+    stack gives it: that is how a re-run finds the domain a failed run created. Any other existing domain
+    is a conflict, never edited: it was not made by this stack. ``update`` sends only the changed settings,
+    without a read.
+    """
 
     def check(self, _olds: dict, news: dict) -> CheckResult:
         r = Inputs(news)
@@ -64,13 +78,6 @@ class MailcowDomainProvider(MailcowProvider):
         replaces = ["domain"] if "domain" in changes else []
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=False)
 
-    def _converge(self, c: MailcowClient, props: dict, live: Domain) -> None:
-        desired = {k: props[k] for k in SETTINGS}
-        have = _live_settings(live)
-        delta = {k: v for k, v in desired.items() if have.get(k) != v}
-        if delta:
-            c.update_domain(props["domain"], **delta)
-
     def _live(self, c: MailcowClient, domain: str) -> Optional[Domain]:
         live = c.get_domain(domain)
         if live is not None and live.name != domain:
@@ -78,33 +85,52 @@ class MailcowDomainProvider(MailcowProvider):
                                   "domain before adding it as a domain of its own")
         return live
 
-    def _ensure(self, props: dict) -> None:
+    def _add(self, c: MailcowClient, props: dict) -> None:
+        """Create the domain, or adopt the one a failed run of this stack left behind."""
         domain = props["domain"]
-        with self.client(props) as c:
+        settings = {k: props[k] for k in (*SETTINGS, *LIMIT_KEYS) if k != "relayhost_id"}
+        try:
+            c.create_domain(domain, key_size=0, **settings)
+        except MailcowApiError as exc:
+            if exc.msg_key != "domain_exists":
+                raise
             live = self._live(c, domain)
             if live is None:
-                settings = {k: props[k] for k in SETTINGS if k != "relayhost_id"}
-                try:
-                    c.create_domain(domain, key_size=0, **settings)
-                except MailcowApiError as exc:
-                    if exc.msg_key != "domain_exists":
-                        raise
-                    live = self._live(c, domain)
-                else:
-                    if props["relayhost_id"] != "0":
-                        c.update_domain(domain, relayhost_id=props["relayhost_id"])
-            if live is not None:
-                self._converge(c, props, live)
+                raise
+            if live.description != props["description"]:
+                raise MailcowConflict(
+                    f"domain {domain} already exists in Mailcow with the description {live.description!r}, so it was "
+                    f"not created by this stack (which describes it as {props['description']!r}). coldmail does not "
+                    f"take over a domain on its own: to hand it to this stack, set its description in Mailcow to "
+                    f"{props['description']!r} (or set `description` on the domain in coldmail:domains to "
+                    f"{live.description!r}) and run again; otherwise remove it from coldmail:domains") from None
+            delta = {k: props[k] for k in SETTINGS if _live_settings(live)[k] != props[k]}
+            if delta:
+                c.update_domain(domain, **delta)
+            return
+        if props["relayhost_id"] != "0":
+            c.update_domain(domain, relayhost_id=props["relayhost_id"])
 
     def create(self, props: dict) -> CreateResult:
         props = self.state(props)
-        self._ensure(props)
+        with self.client(props) as c:
+            self._add(c, props)
         return CreateResult(props["domain"], props)
 
-    def update(self, _id: str, _olds: dict, news: dict) -> UpdateResult:
-        news = self.state(news)
-        self._ensure(news)
-        return UpdateResult(news)
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        olds, news = plain(olds), self.state(news)
+        delta = {k: news[k] for k in changed_keys(olds, news, SETTINGS)}
+        with self.client(news) as c:
+            try:
+                if delta:
+                    c.update_domain(news["domain"], **delta)
+            except MailcowApiError as exc:
+                # Deleted by hand since the last run: it is still ours, so make it again.
+                if exc.msg_key != "domain_invalid" or self._live(c, news["domain"]) is not None:
+                    raise
+                self._add(c, news)
+        # The limits stay as stored: the MailboxSet owns them once the domain exists.
+        return UpdateResult({**news, **{k: olds.get(k, news[k]) for k in LIMIT_KEYS}})
 
     def read(self, id_: str, props: dict) -> ReadResult:
         props = self.state(props)
@@ -131,7 +157,10 @@ class MailcowDomainProvider(MailcowProvider):
 
 @dataclass(frozen=True, kw_only=True)
 class MailcowDomainArgs:
-    """Inputs of :class:`MailcowDomain`. Quotas are MiB; ``relayhost_id`` ``"0"`` means Mailcow's own IP."""
+    """Inputs of :class:`MailcowDomain`. Quotas are MiB; ``relayhost_id`` ``"0"`` means Mailcow's own IP.
+
+    The four limits size the domain when it is created; afterwards its MailboxSet owns them.
+    """
 
     api_url: pulumi.Input[str]
     server: pulumi.Input[str]

@@ -6,6 +6,7 @@ import string
 from typing import Any, Mapping, Optional
 
 from .errors import ConfigIssue
+from .mailcow import display_name_problem, stored_display_name
 from .names import (in_zone, local_part_problem, name_part, registrable_domain, suggest_local_part,
                     unicode_domain)
 from .reader import NAMESPACE, Section
@@ -35,7 +36,11 @@ def _read_mailboxes(r: Section, data: Any, domain: str, quota: int, names_defaul
                 why = local_part_problem(lp)
                 if why:
                     mr.error("localPart", f"{lp!r} {why}", f"use {suggest_local_part(lp)!r}")
-            out.append(Mailbox(lp, mr.str("name", "") or "", mr.int("quotaMb", quota, 1, 102400), domain))
+            name = mr.str("name", "") or ""
+            why = display_name_problem(name)
+            if why:
+                mr.error("name", f"{name!r} {why}", f"write it as Mailcow stores it: {stored_display_name(name)!r}")
+            out.append(Mailbox(lp, name, mr.int("quotaMb", quota, 1, 102400), domain))
         return out
     mr = Section(r.issues, r.sub(path), data, ("count", "pattern", "firstNames", "lastNames"))
     if not isinstance(data, Mapping):
@@ -58,11 +63,20 @@ def _read_mailboxes(r: Section, data: Any, domain: str, quota: int, names_defaul
         mr.error("firstNames" if not firsts else "lastNames", "is needed by the pattern but empty",
                  "list names here or under `coldmail:names`, or use a pattern like `{n}` only")
         return out
+    refused = False
     for n in range(count):
         first = str(firsts[n % len(firsts)]) if firsts else ""
         last = str(lasts[n % len(lasts)]) if lasts else ""
         lp = render_local_part(pattern, first, last, n + 1)
         display = " ".join(p for p in (first.strip().title(), last.strip().title()) if p)
+        why = display_name_problem(display)
+        if why and not refused:
+            refused = True
+            f, l = first.strip(), last.strip()
+            names_path = "firstNames" if f.startswith("<") or (not l and f.endswith(">")) else "lastNames"
+            where = mr.sub(names_path) if mr.data.get(names_path) else f"{NAMESPACE}:names.{names_path}"
+            r.issues.append(ConfigIssue(where, f"the display name {display!r} {why}",
+                                        "remove the leading '<' and trailing '>' from the names"))
         out.append(Mailbox(lp, display, quota, domain))
     return out
 

@@ -70,6 +70,23 @@ def dkim_selector_problem(selector: str) -> Optional[str]:
     return None
 
 
+def stored_display_name(name: str) -> str:
+    """The display name as Mailcow stores it: every leading ``<`` and trailing ``>`` is trimmed.
+
+    Mailcow runs ``ltrim(rtrim($name, '>'), '<')`` on add and edit (docs/mailcow-api.md §4), so ``<C>``
+    is stored as ``C``; nothing else in a name is changed.
+    """
+    return name.rstrip(">").lstrip("<")
+
+
+def display_name_problem(name: str) -> Optional[str]:
+    """Why Mailcow would store ``name`` differently from how it is written, or ``None``."""
+    if stored_display_name(name) != name:
+        return (f"starts with '<' or ends with '>', which Mailcow trims (it would store "
+                f"{stored_display_name(name)!r})")
+    return None
+
+
 def api_key_problem(key: str) -> Optional[str]:
     """Mailcow strips every character but ``[A-Za-z0-9-]`` from X-API-Key, so any other key never matches."""
     if not _API_KEY.match(key):

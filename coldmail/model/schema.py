@@ -18,23 +18,24 @@ from .reader import NAMESPACE, Section, TopSection, decode
 from .reporting import read_reports
 from .sections import read_backup, read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
 from .servers import check_ptr_names_unique, read_servers
-from .sizing import domain_sizing
+from .sizing import disk_need_mb
 from .stackfile import TOP_LEVEL_KEYS
-from .types import Domain, Server, StackConfig
+from .types import Domain, Limits, Server, StackConfig
 from .warmup import read_warmup_exchange
 
 
-def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: list[Domain], headroom: int) -> None:
-    """The sum of every mailbox quota on a server must fit its disk, or mail stops when disks fill."""
+def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: list[Domain], limits: Limits) -> None:
+    """What the mailboxes on a server may fill, with their headroom, must fit its disk, or mail stops when
+    disks fill."""
     for i, s in enumerate(servers):
         if not s.disk_gb:
             continue
-        total_mb = sum(domain_sizing(d, headroom)["domain_quota_mb"] for d in domains if d.server == s.name)
+        total_mb = sum(disk_need_mb(d, limits) for d in domains if d.server == s.name)
         usable_mb = int(s.disk_gb * 1024 * USABLE_DISK_SHARE)
         if total_mb > usable_mb:
             issues.append(ConfigIssue(
                 f"{NAMESPACE}:servers[{i}].serverType",
-                f"mailbox quotas on {s.name} add up to {total_mb // 1024} GiB, more than the "
+                f"mailbox quotas on {s.name}, with their headroom, add up to {total_mb // 1024} GiB, more than the "
                 f"{usable_mb // 1024} GiB usable on a {s.server_type} ({s.disk_gb} GB disk)",
                 "lower `mailboxQuotaMb` on its domains or pick a server type with a bigger disk"))
 
@@ -64,7 +65,7 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     servers = read_servers(issues, top.list("servers", required=True, fix="add at least one server"))
     domains = read_domains(issues, top.list("domains", required=True, fix="add at least one domain"),
                            servers, names_default, dmarc.phase)
-    _check_capacity(issues, servers, domains, limits.mailbox_headroom)
+    _check_capacity(issues, servers, domains, limits)
     check_ptr_names_unique(issues, servers)
     if issues:
         raise ConfigError(issues)

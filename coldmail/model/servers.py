@@ -21,7 +21,8 @@ _SSH_KEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-s
 KEYS = ("name", "hostname", "zone", "zoneId", "location", "serverType", "image", "floatingIps", "ptrNames",
         "sshPublicKey", "adminCidrs", "timezone", "mailcowVersion", "skipClamd", "allowSmallServer",
         "ipv6", "mailcowTlsVerify", "mailcowCaBundle", "mailcowApiKey", "apiCidrs", "allowSshFromInternet",
-        "adminUiCidrs", "pop3", "sieve", "mailcowCommit", "imageDigests")
+        "adminUiCidrs", "pop3", "sieve", "mailcowCommit", "imageDigests",
+        "adoptRelayhosts")
 #: Where the operator reads why and how to reach the server from CI without opening it.
 SECURITY_DOC = "docs/security.md §6"
 _TZ_NAME = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
@@ -194,7 +195,8 @@ def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
             ptr_names=tuple(ptr_names), ssh_public_key=key or "", admin_cidrs=tuple(admin_cidrs),
             timezone=timezone, mailcow_version=version,
             skip_clamd=skip_clamd, ipv6=r.bool("ipv6", True), mailcow_tls_verify=r.bool("mailcowTlsVerify", True),
-            mailcow_ca_bundle=r.str("mailcowCaBundle"), api_key=api_key,
+            mailcow_ca_bundle=r.str("mailcowCaBundle"), adopt_relayhosts=r.bool("adoptRelayhosts", False),
+            api_key=api_key,
             api_key_is_set=api_key is not None or is_secure(api_key_raw), index=i,
             api_cidrs=tuple(api_cidrs), admin_ui_cidrs=tuple(ui_cidrs), ssh_from_internet=ssh_anywhere,
             pop3=r.bool("pop3", False), sieve=r.bool("sieve", False), mailcow_commit=commit,

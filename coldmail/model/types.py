@@ -64,6 +64,8 @@ class Server:
     ipv6: bool
     mailcow_tls_verify: bool
     mailcow_ca_bundle: Optional[str]
+    adopt_relayhosts: bool = False
+    """Take over Mailcow relayhosts that exist with the stack's hostnames; destroy leaves them in place."""
     api_key: Optional[str] = field(default=None, repr=False, compare=False)
     """The Mailcow API key, a secret: never log, print or pass it as a resource input."""
     api_key_is_set: bool = False
@@ -223,7 +225,7 @@ class StackConfig:
         return self.server(domain.server).sending_ips[domain.ip]
 
     def domain_sizing(self, domain: Domain) -> dict[str, int]:
-        """Mailcow limits for a domain, derived from its mailbox set: limits bite at mailbox add."""
+        """Mailcow limits for a domain, in steps (``coldmail.model.sizing``): limits bite at mailbox add."""
         from .sizing import domain_sizing
 
-        return domain_sizing(domain, self.limits.mailbox_headroom)
+        return domain_sizing(domain, self.limits)

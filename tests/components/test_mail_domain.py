@@ -165,10 +165,14 @@ def test_domain_on_primary_ip_uses_no_relayhost(prog):
 def test_mailcow_domain_is_sized_from_the_config(prog):
     stack, result = prog
     domain = result.named("beta-example-com-domain")
-    assert {k: domain.inputs[k] for k in ("domain", "max_mailboxes", "domain_quota_mb", "max_mailbox_quota_mb",
-                                          "default_mailbox_quota_mb", "active")} == {
-        "domain": "beta-example.com", "max_mailboxes": 5, "domain_quota_mb": 5 * 2048,
-        "max_mailbox_quota_mb": 2048, "default_mailbox_quota_mb": 2048, "active": True}
+    # 3 mailboxes of 2048 MiB, room to 5 + 2: 7 slots -> 8, 7 x 2048 = 14336 MiB -> 16384.
+    limits = {"max_mailboxes": 8, "domain_quota_mb": 16384, "max_mailbox_quota_mb": 16384,
+              "default_mailbox_quota_mb": 16384}
+    assert {k: domain.inputs[k] for k in ("domain", *limits, "active")} == {
+        "domain": "beta-example.com", **limits, "active": True}
+    # The domain is created at that size; its mailbox set owns the limits from then on.
+    mailbox_set = result.named("beta-example-com-mailboxes-set")
+    assert {k: mailbox_set.inputs[k] for k in limits} == limits
     assert {k: domain.inputs[k] for k in ("api_url", "server", "verify_tls")} == {
         "api_url": "https://mx1.ops-example.com", "server": "mx1", "verify_tls": True}
     dkim = result.named("beta-example-com-dkim")

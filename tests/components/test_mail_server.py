@@ -16,9 +16,12 @@ from components.mail_server import script_sha256
 from tests.support.mail_server_program import (API_KEY, HOST_PUB, SSH_KEY, T_CMD, HostKeyMocks, install_settings,
                                                prod_raw, run_mail_servers)
 
-T_SERVER, T_FIP, T_RDNS = "hcloud:index/server:Server", "hcloud:index/floatingIp:FloatingIp", "hcloud:index/rdns:Rdns"
-T_RECORD, T_COPY = "cloudflare:index/dnsRecord:DnsRecord", "command:remote:CopyToRemote"
-T_RELAYHOST = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
+from coldmail.model.tokens import COPY_TO_REMOTE as T_COPY
+from coldmail.model.tokens import DNS_RECORD as T_RECORD
+from coldmail.model.tokens import FLOATING_IP as T_FIP
+from coldmail.model.tokens import HCLOUD_SERVER as T_SERVER
+from coldmail.model.tokens import MAILCOW_RELAYHOST as T_RELAYHOST
+from coldmail.model.tokens import RDNS as T_RDNS
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,13 @@ def test_relayhosts_point_at_the_bridge_port_with_ptr_as_helo(run):
         assert h["helo_name"] == f"mx1-ip{n}.acme-mailops.com"
         assert h["source_ip"] == run.named(f"mx1-fip{n}").outputs["ipAddress"]
         assert (h["api_url"], h["server"]) == ("https://mx1.acme-mailops.com", "mx1")
+
+
+def test_relayhosts_are_adopted_only_when_the_server_config_says_so(run):
+    assert [r.inputs["adopt"] for r in run.of_type(T_RELAYHOST)] == [False] * 3
+    adopted = run_mail_servers(prod_raw(adoptRelayhosts=True))
+    assert adopted.error is None, adopted.error
+    assert [r.inputs["adopt"] for r in adopted.of_type(T_RELAYHOST)] == [True] * 3
 
 
 def test_relayhosts_wait_for_mailcow_and_the_relays(run):

@@ -159,6 +159,18 @@ def test_quota_sum_beyond_the_disk_is_refused():
     assert "GiB" in issue.message and "mailboxQuotaMb" in issue.fix
 
 
+def test_the_disk_check_counts_the_mailboxes_and_headroom_not_the_slack_of_the_steps():
+    raw = base()
+    # 12 x (3 + 2 headroom) x 1 GiB = 60 GiB fits the 64 GiB usable on a cx32, although Mailcow gets 8 GiB
+    # per domain (the next step up with room to the advisory 5 mailboxes).
+    boxes = {"count": 3, "pattern": "{first}{n}"}
+    raw["domains"] = [{"name": f"d{i}-example.com", "ip": 0, "mailboxes": boxes} for i in range(12)]
+    stack = cm.load(raw)
+    assert stack.domain_sizing(stack.domains[0])["domain_quota_mb"] == 8192
+    raw["domains"].append({"name": "d12-example.com", "ip": 0, "mailboxes": boxes})
+    assert "coldmail:servers[0].serverType" in issues_of(raw)
+
+
 def test_weak_dkim_key_needs_an_explicit_opt_in():
     raw = base()
     raw["dkim"] = {"keySize": 1024}
@@ -218,11 +230,60 @@ def test_api_key_never_shows_in_the_models_repr():
     assert "FAKEAPIKEY" not in repr(stack) and "FAKEAPIKEY" not in str(stack.servers)
 
 
-def test_domain_sizing_leaves_headroom_and_covers_every_quota():
-    stack = cm.load(base())
-    sizing = stack.domain_sizing(stack.domains[0])
-    assert sizing["max_mailboxes"] == 2 + stack.limits.mailbox_headroom
-    assert sizing["domain_quota_mb"] >= sizing["max_mailboxes"] * 1024
+def sized(count, quota=1024, quotas=None, **limits):
+    raw = base()
+    raw["limits"] = limits
+    raw["domains"][0]["mailboxQuotaMb"] = quota
+    raw["domains"][0]["mailboxes"] = (
+        [{"localPart": f"u{i}", "quotaMb": q} for i, q in enumerate(quotas)] if quotas
+        else {"count": count, "pattern": "{first}{n}"})
+    stack = cm.load(raw)
+    return stack.domain_sizing(stack.domains[0])
+
+
+def test_domain_sizing_rounds_up_to_room_for_the_advisory_size_plus_headroom():
+    # 2 mailboxes, room to 5 + 2: 7 slots -> 8; 2 x 1024 + 5 x 1024 = 7168 MiB -> 8192.
+    assert sized(2) == {"max_mailboxes": 8, "domain_quota_mb": 8192, "max_mailbox_quota_mb": 8192,
+                        "default_mailbox_quota_mb": 8192}
+
+
+def test_one_more_mailbox_or_one_changed_quota_leaves_the_limits_alone():
+    assert sized(3) == sized(4) == sized(5) == sized(6) == sized(2)
+    assert sized(0, quotas=[1024, 1024, 2048]) == sized(3)
+    assert sized(0, quotas=[1024, 1024, 512]) == sized(3)
+
+
+def test_sizing_steps_up_past_the_room_and_follows_the_headroom():
+    assert sized(7)["max_mailboxes"] == 16 and sized(7)["domain_quota_mb"] == 16384
+    assert sized(3, quota=2048)["domain_quota_mb"] == 16384
+    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=1)["max_mailboxes"] == 4
+    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=1)["domain_quota_mb"] == 4096
+
+
+def test_display_names_mailcow_would_trim_are_refused_at_their_path():
+    raw = base()
+    raw["domains"][1]["mailboxes"][0]["name"] = "<Anna Berg>"
+    issue = issues_of(raw)["coldmail:domains[1].mailboxes[0].name"]
+    assert "'Anna Berg'" in issue.message and "'Anna Berg'" in issue.fix
+    raw = base()
+    raw["names"]["lastNames"] = ["Berg>", "Schulz"]
+    assert "coldmail:names.lastNames" in issues_of(raw)
+    raw = base()
+    raw["domains"][0]["mailboxes"]["firstNames"] = ["<Anna"]
+    raw["domains"][0]["mailboxes"]["pattern"] = "{first}{n}"
+    assert "coldmail:domains[0].mailboxes.firstNames" in issues_of(raw)
+    raw = base()
+    raw["domains"][1]["mailboxes"][0]["name"] = "A <b> c"
+    assert cm.validate(raw) == []
+
+
+def test_relayhosts_are_adopted_only_on_request():
+    assert cm.load(base()).servers[0].adopt_relayhosts is False
+    raw = base()
+    raw["servers"][0]["adoptRelayhosts"] = True
+    assert cm.load(raw).servers[0].adopt_relayhosts is True
+    raw["servers"][0]["adoptRelayhosts"] = "yes"
+    assert "coldmail:servers[0].adoptRelayhosts" in issues_of(raw)
 
 
 def test_default_ptr_names_follow_the_hostname_and_are_unique():

@@ -17,6 +17,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
+from coldmail.model import tokens
 from dynamic_providers import (MailcowDkim, MailcowDkimArgs, MailcowDomain, MailcowDomainArgs, MailcowDomainProvider,
                                MailcowMailboxSet, MailcowMailboxSetArgs)
 from dynamic_providers import base
@@ -97,11 +98,9 @@ def test_1200_safe_resources_register_without_recursion_error(pristine_pickler):
             depths.append(wrapper_depth())
 
     build()
-    custom = [r for r in mocks.registered if r[0].startswith("pulumi-python:dynamic/coldmail:")]
+    custom = [r for r in mocks.registered if r[0].startswith(tokens.dynamic(""))]
     assert len(custom) == COUNT
-    assert {t for t, _, _ in custom} == {"pulumi-python:dynamic/coldmail:MailcowDomain",
-                                         "pulumi-python:dynamic/coldmail:MailcowDkim",
-                                         "pulumi-python:dynamic/coldmail:MailcowMailboxSet"}
+    assert {t for t, _, _ in custom} == {tokens.MAILCOW_DOMAIN, tokens.MAILCOW_DKIM, tokens.MAILCOW_MAILBOX_SET}
     assert max(depths) <= 1, f"wrapper chain grew to {max(depths)}"
     # Every stored payload is still the deterministic by-reference pickle the provider process can load.
     payloads = {t: rpc.unwrap_rpc_secret(inputs["__provider"]) for t, _, inputs in custom}

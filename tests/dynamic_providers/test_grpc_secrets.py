@@ -15,7 +15,7 @@ import logging
 import dill
 import pytest
 
-from tests.dynamic_providers.conftest import MailStack, assert_converged, mailbox_specs, servers_config
+from tests.support.mail_stack import MailStack, assert_converged, mailbox_specs, servers_config
 from tests.support import grpc_harness
 from tests.support.grpc_harness import ProviderError
 from tests.support.mailcow_emulator import MailcowEmulator
@@ -46,7 +46,7 @@ def test_full_run_leaks_neither_api_key_nor_passwords(wire_secrets, key_source, 
         session = grpc_harness.start(servers_config(SCAN_KEY), secret_keys=["coldmail:servers"],
                                      wire_secrets=wire_secrets)
     else:
-        session = grpc_harness.start({"coldmail:servers": [{"name": "mx1", "hostname": "mail.emulator.test"}]},
+        session = grpc_harness.start({"coldmail:servers": [{"name": "mx1", "hostname": "mail.mc.test"}]},
                                      env={"COLDMAIL_MAILCOW_API_KEY_MX1": SCAN_KEY}, wire_secrets=wire_secrets)
     mc = MailcowEmulator(api_key=SCAN_KEY).start()
     errors: list[str] = []
@@ -69,9 +69,8 @@ def test_full_run_leaks_neither_api_key_nor_passwords(wire_secrets, key_source, 
         stack.up()
         assert_converged(mc, stack)
 
-        for per_domain in stack.res.values():
-            for r in per_domain.values():
-                r.refresh()
+        for r in stack.res.values():
+            r.refresh()
 
         # A failing step: its error text is what the user sees in `pulumi up`.
         mc.inject("500", match="add/mailbox", times=None)

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.runtime import rpc
 
 from dynamic_providers.dkim import MailcowDkimProvider
 from dynamic_providers.domain import MailcowDomainProvider
 from dynamic_providers.errors import MailcowConflict
-from tests.support.mailcow_emulator import MailcowEmulator
 
 DOMAIN = "acme.test"
 
 
 @pytest.fixture
-def mc():
-    with MailcowEmulator() as emu:
-        yield emu
+def dom(configured):
+    return configured(MailcowDomainProvider)
 
 
-def configured(cls, mc):
-    prov = cls()
-    prov.configure(ConfigureRequest(Config(
-        {"coldmail:servers": json.dumps([{"name": "mx1", "mailcowApiKey": mc.api_key}])}, "coldmail")))
-    prov.client_options = {"backoff": 0}
-    return prov
+@pytest.fixture
+def dkim(configured):
+    return configured(MailcowDkimProvider)
 
 
 def conn(mc):
@@ -35,9 +27,9 @@ def conn(mc):
 
 
 def domain_inputs(mc, **over):
-    props = {**conn(mc), "domain": DOMAIN, "description": "coldmail: acme.test", "max_mailboxes": 7.0,
-             "max_aliases": 10.0, "domain_quota_mb": 7168.0, "max_mailbox_quota_mb": 1024.0,
-             "default_mailbox_quota_mb": 1024.0, "relayhost_id": "0", "active": True}
+    props = {**conn(mc), "domain": DOMAIN, "description": "coldmail: acme.test", "max_mailboxes": 8.0,
+             "max_aliases": 10.0, "domain_quota_mb": 8192.0, "max_mailbox_quota_mb": 8192.0,
+             "default_mailbox_quota_mb": 8192.0, "relayhost_id": "0", "active": True}
     props.update(over)
     return props
 
@@ -48,107 +40,113 @@ def checked(p, props):
     return result.inputs
 
 
-def wire(mc):
-    return [c.endpoint for c in mc.calls]
-
-
 # ------------------------------------------------------------------ domain
 
-def test_domain_is_created_sized_and_without_an_automatic_dkim_key(mc):
-    p = configured(MailcowDomainProvider, mc)
-    res = p.create(checked(p, domain_inputs(mc)))
-    assert res.id == DOMAIN and wire(mc) == ["get/domain/*", "add/domain"]
-    body = mc.calls[1].body
-    assert body["key_size"] == 0 and body["mailboxes"] == 7 and body["quota"] == 7168 and body["maxquota"] == 1024
+def test_domain_is_created_sized_in_one_write_without_a_read_or_a_dkim_key(dom, mc):
+    res = dom.create(checked(dom, domain_inputs(mc)))
+    assert res.id == DOMAIN and mc.endpoints() == ["add/domain"]
+    body = mc.calls[0].body
+    assert (body["key_size"], body["mailboxes"], body["quota"], body["maxquota"], body["defquota"]) == (
+        0, 8, 8192, 8192, 8192)
     assert DOMAIN not in mc.dkim
-    assert res.outs["max_mailboxes"] == 7 and "__provider" not in res.outs
+    assert res.outs["max_mailboxes"] == 8 and "__provider" not in res.outs
 
 
-def test_domain_with_a_relayhost_gets_it_by_edit_after_add(mc):
+def test_domain_with_a_relayhost_gets_it_by_edit_after_add(dom, mc):
     rid = mc.seed_relayhost("[172.22.1.1]:2526")
-    p = configured(MailcowDomainProvider, mc)
-    p.create(checked(p, domain_inputs(mc, relayhost_id=float(rid))))
-    assert wire(mc) == ["get/domain/*", "add/domain", "edit/domain"]
-    assert mc.calls[2].body == {"items": [DOMAIN], "attr": {"relayhost": str(rid)}}
+    dom.create(checked(dom, domain_inputs(mc, relayhost_id=float(rid))))
+    assert mc.endpoints() == ["add/domain", "edit/domain"]
+    assert mc.calls[1].body == {"items": [DOMAIN], "attr": {"relayhost": str(rid)}}
     assert str(mc.domains[DOMAIN]["relayhost"]) == str(rid)
 
 
-def test_existing_domain_is_adopted_and_only_its_differences_are_edited(mc):
-    mc.seed_domain(DOMAIN, description="made by hand", mailboxes=7, aliases=10, quota=7168, maxquota=1024,
-                   defquota=1024)
-    p = configured(MailcowDomainProvider, mc)
-    p.create(checked(p, domain_inputs(mc)))
-    assert wire(mc) == ["get/domain/*", "edit/domain"]
-    assert mc.calls[1].body == {"items": [DOMAIN], "attr": {"description": "coldmail: acme.test"}}
+def test_a_domain_a_failed_run_left_behind_is_adopted_by_its_description(dom, mc):
+    mc.seed_domain(DOMAIN, description="coldmail: acme.test", mailboxes=3, aliases=400)
+    dom.create(checked(dom, domain_inputs(mc)))
+    assert mc.endpoints() == ["add/domain", "get/domain/*", "edit/domain"]
+    # Only the settings this resource keeps; the limits are left to the domain's mailbox set.
+    assert mc.calls[2].body == {"items": [DOMAIN], "attr": {"aliases": 10}}
+    assert mc.domains[DOMAIN]["mailboxes"] == 3
 
 
-def test_unchanged_domain_diff_is_local_and_a_new_name_replaces(mc):
-    p = configured(MailcowDomainProvider, mc)
-    outs = p.create(checked(p, domain_inputs(mc))).outs
+def test_a_domain_made_by_someone_else_is_refused_and_left_untouched(dom, mc):
+    mc.seed_domain(DOMAIN, description="made by hand", relayhost="0")
+    with pytest.raises(MailcowConflict) as exc:
+        dom.create(checked(dom, domain_inputs(mc)))
+    text = str(exc.value)
+    assert "'made by hand'" in text and "not created by this stack" in text and "description" in text
+    assert mc.endpoints("write") == ["add/domain"] and mc.domains[DOMAIN]["description"] == "made by hand"
+
+
+def test_unchanged_domain_diff_is_local_limits_are_not_its_business_and_a_new_name_replaces(dom, mc):
+    outs = dom.create(checked(dom, domain_inputs(mc))).outs
     mc.reset_counters()
-    assert p.diff(DOMAIN, outs, checked(p, domain_inputs(mc))).changes is False
-    d = p.diff(DOMAIN, outs, checked(p, domain_inputs(mc, domain="other.test")))
+    assert dom.diff(DOMAIN, outs, checked(dom, domain_inputs(mc))).changes is False
+    assert dom.diff(DOMAIN, outs, checked(dom, domain_inputs(mc, max_mailboxes=16, domain_quota_mb=16384,
+                                                                 max_mailbox_quota_mb=16384))).changes is False
+    d = dom.diff(DOMAIN, outs, checked(dom, domain_inputs(mc, domain="other.test")))
     assert d.changes and d.replaces == ["domain"]
-    d = p.diff(DOMAIN, outs, checked(p, domain_inputs(mc, max_mailboxes=9)))
+    d = dom.diff(DOMAIN, outs, checked(dom, domain_inputs(mc, relayhost_id="3")))
     assert d.changes and d.replaces == []
-    assert p.diff(DOMAIN, outs, {**checked(p, domain_inputs(mc)), "relayhost_id": rpc.UNKNOWN}).changes is True
+    assert dom.diff(DOMAIN, outs, {**checked(dom, domain_inputs(mc)), "relayhost_id": rpc.UNKNOWN}).changes is True
     assert mc.calls == []
 
 
-def test_update_edits_limits_in_place_and_recreates_a_domain_deleted_by_hand(mc):
-    p = configured(MailcowDomainProvider, mc)
-    outs = p.create(checked(p, domain_inputs(mc))).outs
+def test_update_sends_only_the_changed_settings_without_a_read(dom, mc):
+    rid = mc.seed_relayhost("[172.22.1.1]:2526")
+    outs = dom.create(checked(dom, domain_inputs(mc))).outs
     mc.reset_counters()
-    p.update(DOMAIN, outs, checked(p, domain_inputs(mc, max_mailboxes=9, active=False)))
-    assert wire(mc) == ["get/domain/*", "edit/domain"]
-    assert mc.calls[1].body["attr"] == {"mailboxes": 9, "active": 0}
+    new = dom.update(DOMAIN, outs, checked(dom, domain_inputs(mc, relayhost_id=str(rid), max_mailboxes=16))).outs
+    assert mc.endpoints() == ["edit/domain"]
+    assert mc.calls[0].body["attr"] == {"relayhost": str(rid)}
+    assert new["max_mailboxes"] == 8, "the limits stay as created: the mailbox set owns them"
+
+
+def test_update_recreates_a_domain_deleted_by_hand(dom, mc):
+    outs = dom.create(checked(dom, domain_inputs(mc))).outs
     with mc.lock:
         del mc.domains[DOMAIN]
-    p.update(DOMAIN, outs, checked(p, domain_inputs(mc)))
-    assert DOMAIN in mc.domains
+    dom.update(DOMAIN, outs, checked(dom, domain_inputs(mc, active=False)))
+    assert DOMAIN in mc.domains and mc.domains[DOMAIN]["active"] == 0
 
 
-def test_read_reports_live_settings_and_a_deleted_domain_as_gone(mc):
-    p = configured(MailcowDomainProvider, mc)
-    outs = p.create(checked(p, domain_inputs(mc))).outs
+def test_read_reports_live_settings_and_a_deleted_domain_as_gone(dom, mc):
+    outs = dom.create(checked(dom, domain_inputs(mc))).outs
     with mc.lock:
         mc.domains[DOMAIN]["description"] = "edited in the UI"
-    read = p.read(DOMAIN, outs)
-    assert read.id == DOMAIN and read.outs["description"] == "edited in the UI" and read.outs["max_mailboxes"] == 7
+    read = dom.read(DOMAIN, outs)
+    assert read.id == DOMAIN and read.outs["description"] == "edited in the UI" and read.outs["max_mailboxes"] == 8
     with mc.lock:
         del mc.domains[DOMAIN]
-    assert p.read(DOMAIN, outs).id == ""
+    assert dom.read(DOMAIN, outs).id == ""
 
 
-def test_delete_refuses_while_foreign_mailboxes_remain_and_names_them(mc):
-    p = configured(MailcowDomainProvider, mc)
-    outs = p.create(checked(p, domain_inputs(mc)))
+def test_delete_refuses_while_foreign_mailboxes_remain_and_names_them(dom, mc):
+    outs = dom.create(checked(dom, domain_inputs(mc)))
     mc.seed_mailbox(f"ceo@{DOMAIN}", name="CEO", quota_mb=10)
     mc.reset_counters()
     with pytest.raises(MailcowConflict) as exc:
-        p.delete(DOMAIN, outs.outs)
+        dom.delete(DOMAIN, outs.outs)
     assert f"ceo@{DOMAIN}" in str(exc.value) and "pulumi state delete" in str(exc.value)
     assert [c.kind for c in mc.calls] == ["read"] and DOMAIN in mc.domains
 
 
-def test_delete_of_an_empty_domain_removes_it(mc):
+def test_delete_of_an_empty_domain_removes_it(dom, mc):
     mc.seed_mailbox("x@other.test", name="X", quota_mb=1)
-    p = configured(MailcowDomainProvider, mc)
-    outs = p.create(checked(p, domain_inputs(mc))).outs
-    p.delete(DOMAIN, outs)
+    outs = dom.create(checked(dom, domain_inputs(mc))).outs
+    dom.delete(DOMAIN, outs)
     assert DOMAIN not in mc.domains and "other.test" in mc.domains
 
 
-def test_alias_target_name_mismatch_is_a_conflict_not_an_adoption(mc):
-    p = configured(MailcowDomainProvider, mc)
+def test_alias_target_name_mismatch_is_a_conflict_not_an_adoption(dom, mc):
     mc.seed_domain("target.test")
     # Mailcow resolves an alias domain to its target on get/domain/<alias>.
     orig = mc._domain_view
-    mc._domain_view = lambda name: orig("target.test")
+    mc._domain_view = lambda name, usage=None: orig("target.test")
     with mc.lock:
         mc.domains[DOMAIN] = dict(mc.domains["target.test"])
     with pytest.raises(MailcowConflict) as exc:
-        p.create(checked(p, domain_inputs(mc)))
+        dom.create(checked(dom, domain_inputs(mc)))
     assert "alias domain of target.test" in str(exc.value)
 
 
@@ -173,39 +171,43 @@ def dkim_inputs(mc, **over):
     return {**conn(mc), "domain": DOMAIN, "selector": "dkim", "key_size": 2048.0, **over}
 
 
-def test_dkim_is_created_with_selector_and_size_and_outputs_mailcows_txt(mc):
+def test_dkim_is_created_with_selector_and_size_in_one_write_and_one_read(dkim, mc):
     mc.seed_domain(DOMAIN)
-    p = configured(MailcowDkimProvider, mc)
-    res = p.create(checked(p, dkim_inputs(mc, selector="s2026")))
-    add = next(c for c in mc.calls if c.endpoint == "add/dkim")
-    assert add.body == {"domains": DOMAIN, "dkim_selector": "s2026", "key_size": 2048}
+    res = dkim.create(checked(dkim, dkim_inputs(mc, selector="s2026")))
+    assert mc.endpoints() == ["add/dkim", "get/dkim/*"]
+    assert mc.calls[0].body == {"domains": DOMAIN, "dkim_selector": "s2026", "key_size": 2048}
     key = mc.dkim[DOMAIN]
     assert res.id == DOMAIN and res.outs["dns_name"] == f"s2026._domainkey.{DOMAIN}"
     assert res.outs["txt_value"] == f"v=DKIM1;k=rsa;t=s;s=email;p={key['pubkey']}"
     assert res.outs["public_key"] == key["pubkey"]
 
 
-def test_existing_matching_dkim_key_is_adopted_without_a_write(mc):
+def test_dkim_update_of_the_connection_alone_reads_the_key_and_writes_nothing(dkim, mc):
     mc.seed_domain(DOMAIN)
-    mc.seed_dkim(DOMAIN, "dkim", 2048)
-    p = configured(MailcowDkimProvider, mc)
-    p.create(checked(p, dkim_inputs(mc)))
-    assert [c.kind for c in mc.calls] == ["read"]
+    outs = dkim.create(checked(dkim, dkim_inputs(mc))).outs
+    mc.reset_counters()
+    new = dkim.update(DOMAIN, outs, checked(dkim, dkim_inputs(mc, ca_bundle="/etc/ssl/mailcow.pem", verify_tls=True)))
+    assert mc.endpoints() == ["get/dkim/*"]
+    assert new.outs["public_key"] == outs["public_key"]
 
 
-def test_existing_different_dkim_key_is_refused_not_rotated(mc):
+def test_existing_matching_dkim_key_is_adopted_unchanged(dkim, mc):
+    mc.seed_domain(DOMAIN)
+    old = mc.seed_dkim(DOMAIN, "dkim", 2048)
+    res = dkim.create(checked(dkim, dkim_inputs(mc)))
+    assert mc.endpoints() == ["add/dkim", "get/dkim/*"] and res.outs["public_key"] == old["pubkey"]
+
+
+def test_existing_different_dkim_key_is_refused_not_rotated(dkim, mc):
     mc.seed_domain(DOMAIN)
     old = mc.seed_dkim(DOMAIN, "legacy", 1024)
-    p = configured(MailcowDkimProvider, mc)
     with pytest.raises(MailcowConflict) as exc:
-        p.create(checked(p, dkim_inputs(mc)))
+        dkim.create(checked(dkim, dkim_inputs(mc)))
     assert "'legacy'" in str(exc.value) and "1024" in str(exc.value)
-    assert mc.dkim[DOMAIN]["pubkey"] == old["pubkey"] and all(c.kind == "read" for c in mc.calls)
+    assert mc.dkim[DOMAIN]["pubkey"] == old["pubkey"]
 
 
-def test_dkim_key_survives_domain_delete_until_the_dkim_resource_is_deleted(mc):
-    dom = configured(MailcowDomainProvider, mc)
-    dkim = configured(MailcowDkimProvider, mc)
+def test_dkim_key_survives_domain_delete_until_the_dkim_resource_is_deleted(dom, dkim, mc):
     d_outs = dom.create(checked(dom, domain_inputs(mc))).outs
     k_outs = dkim.create(checked(dkim, dkim_inputs(mc))).outs
     dom.delete(DOMAIN, d_outs)

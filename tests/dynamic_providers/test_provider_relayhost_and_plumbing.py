@@ -7,30 +7,20 @@ import json
 
 import pulumi
 import pytest
-from pulumi.dynamic import Config, ConfigureRequest
+from pulumi.dynamic import Config
 from pulumi.runtime import rpc
 
 from dynamic_providers.credentials import ApiKeys, env_var_for
-from dynamic_providers.errors import MailcowCredentialsError
+from coldmail.model import tokens
+from dynamic_providers.errors import MailcowConflict, MailcowCredentialsError
 from dynamic_providers.relayhost import MailcowRelayhostProvider
-from tests.support.mailcow_emulator import MailcowEmulator
 
 HOST = "[172.22.1.1]:2526"
 
 
 @pytest.fixture
-def mc():
-    with MailcowEmulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def p(mc):
-    prov = MailcowRelayhostProvider()
-    prov.configure(ConfigureRequest(Config(
-        {"coldmail:servers": json.dumps([{"name": "mx1", "mailcowApiKey": mc.api_key}])}, "coldmail")))
-    prov.client_options = {"backoff": 0}
-    return prov
+def p(configured):
+    return configured(MailcowRelayhostProvider)
 
 
 def relay_inputs(mc, **over):
@@ -40,13 +30,43 @@ def relay_inputs(mc, **over):
 
 # ------------------------------------------------------------------ relayhost
 
-def test_relayhost_create_returns_mailcows_id_and_adopts_by_hostname(p, mc):
+def test_relayhost_create_returns_mailcows_id_looked_up_by_hostname(p, mc):
     mc.seed_relayhost("[172.22.1.1]:2525")
     res = p.create(p.check({}, relay_inputs(mc)).inputs)
     assert res.id == "2" and res.outs["relayhost_id"] == "2" and mc.relayhosts[2]["hostname"] == HOST
-    mc.reset_counters()
-    again = p.create(p.check({}, relay_inputs(mc)).inputs)
-    assert again.id == "2" and [c.kind for c in mc.calls] == ["read"] and len(mc.relayhosts) == 2
+    assert res.outs["adopted"] is False
+
+
+def test_an_existing_relayhost_is_not_adopted_silently(p, mc):
+    rid = mc.seed_relayhost(HOST)
+    mc.seed_domain("hand-made.test", relayhost=str(rid))
+    with pytest.raises(MailcowConflict) as exc:
+        p.create(p.check({}, relay_inputs(mc)).inputs)
+    text = str(exc.value)
+    assert f"id {rid}" in text and "hand-made.test" in text and "adoptRelayhosts: true" in text
+    assert mc.endpoints("write") == [] and len(mc.relayhosts) == 1
+
+
+def test_an_adopted_relayhost_is_recorded_and_left_in_place_on_destroy(p, mc):
+    rid = mc.seed_relayhost(HOST)
+    res = p.create(p.check({}, relay_inputs(mc, adopt=True)).inputs)
+    assert res.id == str(rid) and res.outs["adopted"] is True and mc.endpoints("write") == []
+    again = p.update(res.id, res.outs, p.check({}, relay_inputs(mc, helo_name="x.example.com")).inputs).outs
+    assert again["adopted"] is True
+    p.delete(res.id, again)
+    assert list(mc.relayhosts) == [rid] and mc.endpoints("write") == []
+
+
+def test_a_relayhost_still_used_by_a_domain_outside_the_stack_is_not_deleted(p, mc):
+    res = p.create(p.check({}, relay_inputs(mc)).inputs)
+    mc.seed_domain("hand-made.test", relayhost=res.id)
+    mc.seed_mailbox("boss@other.test", name="Boss", quota_mb=10, relayhost=res.id)
+    with pytest.raises(MailcowConflict) as exc:
+        p.delete(res.id, res.outs)
+    text = str(exc.value)
+    assert "hand-made.test" in text and "boss@other.test" in text and "pulumi state delete" in text
+    assert int(res.id) in mc.relayhosts and mc.domains["hand-made.test"]["relayhost"] == res.id
+    assert "delete/relayhost" not in mc.endpoints()
 
 
 def test_relayhost_informational_change_costs_no_call_and_hostname_change_replaces(p, mc):
@@ -120,7 +140,8 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limit():
-    from dynamic_providers import (MailcowDomain, MailcowDomainArgs, MailcowMailboxSet, MailcowMailboxSetArgs)
+    from dynamic_providers import (MailcowDomain, MailcowDomainArgs, MailcowMailboxSet, MailcowMailboxSetArgs,
+                                   MailcowRelayhost, MailcowRelayhostArgs)
 
     mocks = _Mocks()
     pulumi.runtime.set_mocks(mocks, project="coldmail", stack="unit", preview=False)
@@ -134,6 +155,7 @@ def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limi
             **conn, domain="acme.example.com",
             mailboxes=[{"local_part": "anna", "name": "Anna", "quota_mb": 1024, "active": True}],
             passwords={"anna": "Fake-Mock-Passw0rd"}))
+        MailcowRelayhost("mx1-relayhost1", MailcowRelayhostArgs(**conn, hostname=HOST, adopt=True))
 
     program()
     # The SDK's wrapper chain only bites when a dict is pickled; without SafeResource this one would
@@ -144,9 +166,29 @@ def test_resources_register_typed_without_secrets_and_past_the_sdk_pickling_limi
     with_state.client_options = {"backoff": 0}
     assert serialize_provider(with_state)
     types = {r.typ for r in mocks.resources}
-    assert types == {"pulumi-python:dynamic/coldmail:MailcowDomain", "pulumi-python:dynamic/coldmail:MailcowMailboxSet"}
-    assert len(mocks.resources) == 1101
+    assert types == {tokens.MAILCOW_DOMAIN, tokens.MAILCOW_MAILBOX_SET, tokens.MAILCOW_RELAYHOST}
+    assert len(mocks.resources) == 1102
+    relay = next(r for r in mocks.resources if r.name == "mx1-relayhost1")
+    assert relay.inputs["adopt"] is True
     mbs = next(r for r in mocks.resources if r.name == "acme-mailboxes")
     payload = rpc.unwrap_rpc_secret(mbs.inputs["__provider"])
     assert b"Fake-Mock-Passw0rd" not in base64.b64decode(payload)
     assert "mailcowApiKey" not in json.dumps(mbs.inputs, default=str)
+
+
+def test_provider_classes_keep_the_import_paths_existing_state_pickles():
+    # State holds each provider pickled by reference (module and class name): moving or renaming one breaks
+    # refresh and destroy of every existing stack, so these paths are part of the contract.
+    import dill
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from dynamic_providers import (MailcowDkimProvider, MailcowDomainProvider, MailcowMailboxSetProvider,
+                                   MailcowRelayhostProvider)
+
+    for cls, path in ((MailcowDomainProvider, "dynamic_providers.domain"),
+                      (MailcowDkimProvider, "dynamic_providers.dkim"),
+                      (MailcowMailboxSetProvider, "dynamic_providers.mailbox_set"),
+                      (MailcowRelayhostProvider, "dynamic_providers.relayhost")):
+        payload = base64.b64decode(serialize_provider(cls()))
+        assert path.encode() in payload and cls.__name__.encode() in payload
+        assert type(dill.loads(payload)) is cls

@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.emulator.emulator_helpers import Api
-from tests.support.mailcow_emulator import MailcowEmulator
-
-
-@pytest.fixture
-def mc():
-    with MailcowEmulator() as emulator:
-        yield emulator
+from tests.support.fixtures import mc  # noqa: F401 - the shared emulator fixture
 
 
 @pytest.fixture

@@ -210,22 +210,37 @@ def test_domain_matching_the_mailcow_hostname_is_refused(mc, api):
     assert msgs(api.post("add/domain", {"domain": mc.hostname})) == ["domain_cannot_match_hostname"]
 
 
-def test_edit_domain_rechecks_limits_in_use_and_keeps_empty_fields(mc, api):
-    api.post("add/domain", {"domain": "a.test", "description": "first"})
-    for i in range(3):
-        api.add_mailbox(f"u{i}", "a.test", quota=2048)
+def test_edit_domain_refuses_limits_below_what_is_in_use_as_mailcow_answers(api):
+    # The genuine answers (docs/mailcow-api.md §3): the first two arguments are strings, the last an integer.
+    api.post("add/domain", {"domain": "d.test", "defquota": 1024, "maxquota": 2048, "quota": 10240})
+    for local, quota in (("a", 2048), ("b", 2048), ("c", 1024)):
+        api.add_mailbox(local, "d.test", quota=quota)
+
+    def edit(attr):
+        r = api.post("edit/domain", {"items": ["d.test"], "attr": attr})
+        return r.status_code, [(e["type"], e["msg"]) for e in r.json()]
+
+    assert edit({"maxquota": "1024"}) == (200, [("danger", ["max_quota_in_use", "2048"])])
+    assert edit({"quota": "4096"}) == (200, [("danger", ["domain_quota_m_in_use", "5120"])])
+    assert edit({"mailboxes": "2"}) == (200, [("danger", ["mailboxes_in_use", 3])])
+
+
+def test_edit_domain_checks_the_merged_limits_in_mailcows_order_and_keeps_empty_fields(mc, api):
+    api.post("add/domain", {"domain": "a.test", "description": "first", "defquota": 1024, "maxquota": 2048,
+                            "quota": 10240})
 
     def edit(attr):
         return msgs(api.post("edit/domain", {"items": ["a.test"], "attr": attr}))
 
-    assert edit({"mailboxes": 2}) == [["mailboxes_in_use", 3]]
-    assert edit({"maxquota": 1024, "quota": 10240}) == [["max_quota_in_use", 2048]]
-    assert edit({"quota": 4096, "maxquota": 2048}) == [["domain_quota_m_in_use", 6144]]
     assert edit({"maxquota": 20000}) == ["mailbox_quota_exceeds_domain_quota"]
+    assert edit({"maxquota": 512}) == ["mailbox_defquota_exceeds_mailbox_maxquota"]
+    assert edit({"defquota": 0}) == ["defquota_empty"]
     assert edit({"mailboxes": 50, "quota": 102400, "description": "", "aliases": 0}) == [["domain_modified", "a.test"]]
     d = api.get("get/domain/a.test").json()
     assert (d["max_num_mboxes_for_domain"], d["max_quota_for_domain"]) == (50, 102400 * 1048576)
     assert (d["description"], d["max_num_aliases_for_domain"]) == ("first", 400)
+    assert edit({"mailboxes": 0}) == [["domain_modified", "a.test"]]
+    assert api.get("get/domain/a.test").json()["max_num_mboxes_for_domain"] == 0
     assert msgs(api.post("edit/domain", {"items": "ghost.test", "attr": {"active": 0}})) == ["domain_invalid"]
 
 
@@ -236,23 +251,62 @@ def test_edit_domain_resending_an_existing_tag_is_a_500_after_the_update(mc, api
     assert mc.domains["a.test"]["description"] == "changed"
 
 
-def test_relayhost_lifecycle_assigns_ids_and_resets_domains_on_delete(mc, api):
+def test_relayhost_lifecycle_assigns_integer_ids_and_resets_every_domain_on_delete(mc, api):
     api.post("add/domain", {"domain": "a.test"})
+    api.post("add/domain", {"domain": "hand-made.test"})
     body = {"hostname": "[172.22.1.1]:2526", "username": "", "password": ""}
     r = api.post("add/relayhost", body)
     assert r.json() == [{"type": "success", "log": ["relayhost", "add", {**body, "password": "*"}],
                          "msg": ["relayhost_added", ""]}]
     api.post("add/relayhost", {"hostname": "[172.22.1.1]:2527"})
     listed = api.get("get/relayhost/all").json()
-    assert [(h["id"], h["hostname"]) for h in listed] == [("1", "[172.22.1.1]:2526"), ("2", "[172.22.1.1]:2527")]
+    assert [(h["id"], h["hostname"]) for h in listed] == [(1, "[172.22.1.1]:2526"), (2, "[172.22.1.1]:2527")]
     assert {"id", "hostname", "username", "password", "active", "used_by_domains", "used_by_mailboxes"} <= set(listed[0])
-    assert msgs(api.post("edit/domain", {"items": ["a.test"], "attr": {"relayhost": "2"}})) == [
-        ["domain_modified", "a.test"]]
+    for domain in ("a.test", "hand-made.test"):
+        assert msgs(api.post("edit/domain", {"items": [domain], "attr": {"relayhost": "2"}})) == [
+            ["domain_modified", domain]]
     assert api.get("get/domain/a.test").json()["relayhost"] == "2"
-    assert api.get("get/relayhost/2").json()["used_by_domains"] == "a.test"
-    assert msgs(api.post("delete/relayhost", ["2"])) == [["relayhost_removed", "2"]]
+    assert api.get("get/relayhost/2").json()["used_by_domains"] == "a.test, hand-made.test"
+    r = api.post("delete/relayhost", ["2"])
+    assert r.json() == [{"type": "success", "log": ["relayhost", "delete", {"id": ["2"]}],
+                         "msg": ["relayhost_removed", "2"]}]
     assert api.get("get/domain/a.test").json()["relayhost"] == "0"
+    assert api.get("get/domain/hand-made.test").json()["relayhost"] == "0"
     assert api.get("get/relayhost/2").text == "{}"
+
+
+def test_display_names_lose_leading_lt_and_trailing_gt_on_add_and_edit(mc, api):
+    api.post("add/domain", {"domain": "a.test"})
+    api.add_mailbox("x", "a.test", name="<C>")
+    assert api.get("get/mailbox/x@a.test").json()["name"] == "C"
+    api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"name": "<<Anna Berg>>"}})
+    assert api.get("get/mailbox/x@a.test").json()["name"] == "Anna Berg"
+    api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"name": "A <b> c"}})
+    assert api.get("get/mailbox/x@a.test").json()["name"] == "A <b> c"
+
+
+def test_edit_mailbox_refuses_a_quota_past_what_the_domain_has_left(api):
+    api.post("add/domain", {"domain": "a.test", "defquota": 512, "maxquota": 2048, "quota": 3072})
+    api.add_mailbox("x", "a.test", quota=1024)
+    api.add_mailbox("y", "a.test", quota=1024)
+    # x may grow to its own 1024 plus the 1024 left: 2048; past maxquota too it is still "left exceeded".
+    assert msgs(api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"quota": 3000}})) == [
+        ["mailbox_quota_left_exceeded", 2048]]
+    assert msgs(api.post("edit/mailbox", {"items": ["x@a.test"], "attr": {"quota": 2048}})) == [
+        ["mailbox_modified", "x@a.test"]]
+
+
+def test_bulk_mailbox_delete_answers_one_entry_per_address(mc, api):
+    api.post("add/domain", {"domain": "d.test"})
+    for local in "abc":
+        api.add_mailbox(local, "d.test")
+    r = api.post("delete/mailbox", ["a@d.test", "b@d.test", "ghost@d.test", "c@d.test"])
+    assert [(e["type"], e["msg"]) for e in r.json()] == [
+        ("success", ["mailbox_removed", "a@d.test"]), ("success", ["mailbox_removed", "b@d.test"]),
+        ("danger", "access_denied"), ("success", ["mailbox_removed", "c@d.test"])]
+    assert r.json()[0]["log"] == ["mailbox", "delete", "mailbox",
+                                  {"username": ["a@d.test", "b@d.test", "ghost@d.test", "c@d.test"]}, None]
+    assert mc.mailboxes == {}
 
 
 def test_edit_mailbox_changes_fields_and_refuses_missing_or_unlimited_without_quota(mc, api):

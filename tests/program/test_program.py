@@ -209,13 +209,14 @@ def test_mailcow_resources_are_sized_and_connected_from_the_config(loaded):
         sizing = stack.domain_sizing(d)
         domain = only(run, MC_DOMAIN, d)
         assert domain.inputs["domain"] == d.name
+        mailboxes = only(run, MC_SET, d)
+        # The domain is created at the size its mailbox set then owns and keeps (docs/architecture.md).
         for key, value in sizing.items():
-            assert domain.inputs[key] == value, (d.name, key)
-        assert domain.inputs["max_mailboxes"] == len(d.mailboxes) + stack.limits.mailbox_headroom
+            assert domain.inputs[key] == mailboxes.inputs[key] == value, (d.name, key)
+        assert domain.inputs["max_mailboxes"] >= len(d.mailboxes) + stack.limits.mailbox_headroom
         assert domain.inputs["domain_quota_mb"] >= len(d.mailboxes) * d.mailbox_quota_mb
         dkim = only(run, MC_DKIM, d)
         assert (dkim.inputs["selector"], dkim.inputs["key_size"]) == (stack.dkim.selector, stack.dkim.key_size)
-        mailboxes = only(run, MC_SET, d)
         assert [m["local_part"] for m in mailboxes.inputs["mailboxes"]] == [m.local_part for m in d.mailboxes]
         assert [m["quota_mb"] for m in mailboxes.inputs["mailboxes"]] == [m.quota_mb for m in d.mailboxes]
         assert 1 <= mailboxes.inputs["daily_send_limit"] <= stack.warmup.max_per_mailbox_per_day
@@ -240,6 +241,15 @@ def test_api_keys_ssh_key_and_passwords_never_appear_in_plain_inputs_or_outputs(
         assert "result" in r.additional_secret_outputs
     for r in run.of_type(MC_SET):
         assert "passwords" in r.secret_inputs
+
+
+def test_each_domains_mailcow_limits_are_exported_so_a_preview_shows_their_cost(prod):
+    exported = prod.run.outputs.get("domains")
+    assert len(exported) == 12
+    for d in deployed(prod):
+        # 3 mailboxes of 1024 MiB in the example: room to 5 + 2 mailboxes, 7 x 1024 MiB -> the 8192 step.
+        assert exported[d.name]["mailcow_limits"] == {"max_mailboxes": 8, "domain_quota_mb": 8192,
+                                                      "max_mailbox_quota_mb": 8192, "default_mailbox_quota_mb": 8192}
 
 
 def test_mailbox_credentials_are_exported_for_every_mailbox(loaded):

@@ -19,8 +19,9 @@ URNs have the engine's shape for a top-level dynamic resource:
 ``urn:pulumi:<stack>::<project>::pulumi-python:dynamic/coldmail:<Class>::<name>``
 (default stack ``grpc-test``, project ``coldmail``).
 
-Serialisation runs on a private event loop per call: ``asyncio.run()`` would close and replace the
-thread's loop and break later ``pulumi.runtime.set_mocks`` tests in the same session.
+Serialisation runs on a private event loop per thread, never set as the thread's loop: ``asyncio.run()``
+would close and replace the thread's loop and break later ``pulumi.runtime.set_mocks`` tests in the same
+session.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 import grpc
+from pulumi.dynamic import CreateResult, ResourceProvider
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
@@ -47,6 +49,12 @@ DEFAULT_PROJECT = "coldmail"
 DEFAULT_STACK = "grpc-test"
 # The engine has no per-call deadline; this only stops a hung provider from hanging the suite.
 CALL_TIMEOUT_S = 120.0
+#: A provider's error arrives as the gRPC status message, a trailing-metadata entry holding the whole
+#: traceback. grpcio refuses metadata past 8 KiB by default (RESOURCE_EXHAUSTED "metadata size exceeds soft
+#: limit"), which hides a long chained error; the engine takes messages this large.
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 400 * 1024 * 1024),
+                   ("grpc.max_metadata_size", 4 * 1024 * 1024),
+                   ("grpc.absolute_max_metadata_size", 4 * 1024 * 1024)]
 
 
 class ProviderError(Exception):
@@ -88,13 +96,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_LOOPS = threading.local()
+
+
 def serialize(props: Mapping[str, Any]):
-    """``rpc.serialize_properties`` on a private loop (see the module docstring for why)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(dict(props), {}))
-    finally:
-        loop.close()
+    """``rpc.serialize_properties`` on this thread's private loop (see the module docstring for why)."""
+    loop = getattr(_LOOPS, "loop", None)
+    if loop is None:
+        loop = _LOOPS.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(rpc.serialize_properties(dict(props), {}))
 
 
 def deserialize(struct) -> dict:
@@ -188,7 +198,7 @@ class ProviderHarness:
         self.project = project
         self.wire_secrets = wire_secrets
         self.accept_secrets = False
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{process.port}")
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{process.port}", options=CHANNEL_OPTIONS)
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
         #: Every serialised ``__provider`` sent, for secret scans.
         self.providers_sent: set[str] = set()
@@ -361,6 +371,17 @@ def _remark(checked: Mapping, original: Mapping) -> dict:
         if isinstance(v, Secret) and k in out:
             out[k] = Secret(out[k])
     return out
+
+
+class ChainedErrorProvider(ResourceProvider):
+    """A provider whose ``create`` fails with a long chained error, to check errors arrive whole."""
+
+    def create(self, props: dict) -> CreateResult:
+        size = int(props["size"])
+        try:
+            raise ValueError("cause:" + "c" * size + ":cause-end")
+        except ValueError as exc:
+            raise RuntimeError("error:" + "e" * size + ":error-end") from exc
 
 
 @dataclass

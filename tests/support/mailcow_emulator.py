@@ -1,9 +1,11 @@
 """An in-process emulator of the Mailcow HTTP API, for tests and benchmarks.
 
-It follows ``/work/shared/mailcow/API-FACTS.md`` §1-§6 and the observed transcripts of §10 (where the project's
-openapi.yaml disagrees, API-FACTS wins): the same routes, status codes, response shapes, msg keys, units
-(quota in MiB on write, bytes on read), ``{}`` for empty reads, and the real gotchas (``get/mailbox/all/<unknown>``
-returns every mailbox, DKIM keys survive domain deletes, limits are check-then-insert and can overshoot).
+It follows ``docs/mailcow-api.md`` (the facts read from Mailcow's PHP source and its genuine answers): the same
+routes, status codes, response shapes, msg keys and argument types (``["max_quota_in_use", "2048"]`` but
+``["mailboxes_in_use", 3]``), units (quota in MiB on write, bytes on read), ``{}`` for empty reads, and the real
+gotchas (``get/mailbox/all/<unknown>`` returns every mailbox, DKIM keys survive domain deletes, limits are
+check-then-insert and can overshoot, display names lose a leading ``<`` and trailing ``>``, deleting a relayhost
+resets every domain that used it).
 
 Usage::
 
@@ -12,12 +14,15 @@ Usage::
     with MailcowEmulator(write_latency=0.05) as mc:       # listens on 127.0.0.1:<random port>
         requests.get(f"{mc.url}/api/v1/get/domain/all", headers={"X-API-Key": mc.api_key})
         mc.inject("reset", match="add/mailbox", times=1)  # next matching request: connection reset
-        mc.counts()["writes"]; mc.calls[-1].status; mc.reset_counters()
+        mc.counts()["writes"]; mc.endpoints("write"); mc.calls[-1].status; mc.reset_counters()
         mc.mailboxes["user1@example.test"]["name"] = "drifted"   # state is live; see ``lock``
 
 Constructor: ``MailcowEmulator(api_key="TEST-ONLY-KEY-0000-0000", read_only_key=None, hostname="mail.emulator.test",
 write_latency=0.0, read_latency=0.0, ban_threshold=10, ban_window=600, ban_time=1800, password_min_length=6,
-version="2026-07a")``. ``start()`` / ``stop()`` or use it as a context manager; ``url`` is ``http://127.0.0.1:PORT``.
+version="2026-07a", clock=time.monotonic)``. ``start()`` / ``stop()`` or use it as a context manager; ``url`` is
+``http://127.0.0.1:PORT``. ``clock`` times faults armed for some seconds and bans, so a test can move time on
+instead of sleeping. ``tls_cert`` (a PEM file with the certificate and its key) serves https, as Mailcow does
+with its snake-oil certificate before ACME has run.
 
 State (live dicts, guarded by ``lock``; take it when mutating while requests may run):
 
@@ -38,9 +43,11 @@ Seeding (bypasses the API and the call log, e.g. to create drift or foreign obje
 
 Call log: ``calls`` (list of :class:`Call`: method, path, action, category, object, extra, endpoint, kind
 ("read"/"write"/"other"), body (parsed JSON or raw text; passwords masked), status (``None`` when no response was
-sent), fault), ``counts()`` -> ``{"reads", "writes", "total", "by_endpoint": {endpoint: n}}`` where an endpoint is
+sent), fault, cookie (the Cookie header the client sent)), ``counts()`` -> ``{"reads", "writes", "total", "by_endpoint": {endpoint: n}}`` where an endpoint is
 ``"add/mailbox"``, ``"get/mailbox/all"``, ``"get/mailbox/reduced"`` or ``"get/mailbox/*"`` (a single object), and
-``reset_counters()`` which clears both.
+``reset_counters()`` which clears both. ``latency_charged`` counts the latency pauses by kind (``{"write": n,
+"read": m}``) and ``peak_writes`` the most writes that were in flight at once: tests count these instead of timing
+requests.
 
 Fault injection: ``inject(fault, match=None, times=1, seconds=None, delay=0.0) -> Fault``. ``match`` is ``None``
 (every request), a regex/substring searched in ``"<METHOD> <path>"`` (path without ``/api/v1/``, e.g.
@@ -57,7 +64,7 @@ every connection is closed without a response (``unban()`` lifts it). No key: GE
 ``access_denied``, edit/delete -> 403. Read-only key on a write -> 403.
 
 Deliberate choices where the sources are silent: a GET to an add/edit/delete route answers 200 "Cannot find
-attributes in post data" (as §10 observed) rather than 405; a banned client's connection is reset at once instead
+attributes in post data" (as Mailcow was observed to) rather than 405; a banned client's connection is reset at once instead
 of the real netfilter DROP (a test should not wait for a TCP timeout); DKIM public keys are structurally valid
 SubjectPublicKeyInfo DER (random modulus, exponent 65537), not real RSA keys.
 """
@@ -70,6 +77,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -197,6 +205,11 @@ def fake_rsa_pubkey(bits: int) -> str:
     return base64.b64encode(spki).decode("ascii")
 
 
+def _stored_name(name: Any) -> str:
+    """PHP's ltrim(rtrim($name, '>'), '<'): what add/mailbox and edit/mailbox store as the display name."""
+    return str(name).rstrip(">").lstrip("<")
+
+
 def _mask(data: Any) -> Any:
     """The request data as Mailcow logs it: every field whose name contains "pass" becomes "*"."""
     if isinstance(data, dict):
@@ -226,7 +239,7 @@ class Call:
     body: Any = None
     status: int | None = None
     fault: str | None = None
-    time: float = field(default_factory=time.monotonic)
+    cookie: str | None = None
 
 
 @dataclass
@@ -240,10 +253,10 @@ class Fault:
     delay: float = 0.0
     hits: int = 0
 
-    def active(self) -> bool:
+    def active(self, now: float) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return self.until is None or time.monotonic() < self.until
+        return self.until is None or now < self.until
 
     def matches(self, call: Call) -> bool:
         if self.match is None:
@@ -334,6 +347,8 @@ class MailcowEmulator:
         ban_time: float = 1800,
         password_min_length: int = 6,
         version: str = "2026-07a",
+        clock: Callable[[], float] = time.monotonic,
+        tls_cert: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.read_only_key = read_only_key
@@ -345,7 +360,12 @@ class MailcowEmulator:
         self.ban_time = ban_time
         self.password_min_length = password_min_length
         self.version = version
+        self.clock = clock
+        self.tls_cert = tls_cert
         self.lock = threading.RLock()
+        self.latency_charged: Counter = Counter()
+        self.peak_writes = 0
+        self._writes_in_flight = 0
         self.domains: dict[str, dict[str, Any]] = {}
         self.mailboxes: dict[str, dict[str, Any]] = {}
         self.dkim: dict[str, dict[str, Any]] = {}
@@ -366,6 +386,10 @@ class MailcowEmulator:
         if self._server is not None:
             return self
         self._server = _Server(("127.0.0.1", 0), _Handler)
+        if self.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls_cert)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.emulator = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="mailcow-emulator"
@@ -394,7 +418,7 @@ class MailcowEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------- test helpers
     @property
@@ -413,9 +437,16 @@ class MailcowEmulator:
                 "by_endpoint": dict(Counter(c.endpoint for c in self._calls)),
             }
 
+    def endpoints(self, kind: str | None = None) -> list[str]:
+        """The endpoints called since the last reset, in order; only reads or writes with ``kind``."""
+        with self.lock:
+            return [c.endpoint for c in self._calls if kind is None or c.kind == kind]
+
     def reset_counters(self) -> None:
         with self.lock:
             self._calls.clear()
+            self.latency_charged.clear()
+            self.peak_writes = 0
 
     def inject(
         self,
@@ -428,7 +459,7 @@ class MailcowEmulator:
         """Arm a fault for the next ``times`` matching requests (and/or for ``seconds``)."""
         if fault not in FAULT_KINDS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULT_KINDS)}")
-        until = time.monotonic() + seconds if seconds is not None else None
+        until = self.clock() + seconds if seconds is not None else None
         f = Fault(kind=fault, match=match, times=times, until=until, delay=delay)
         with self.lock:
             self._faults.append(f)
@@ -500,10 +531,10 @@ class MailcowEmulator:
         raw_body = h.rfile.read(length) if length > 0 else b""
         client = h.client_address[0]
         split = urllib.parse.urlsplit(h.path)
-        call = Call(method=h.command, path=split.path)
+        call = Call(method=h.command, path=split.path, cookie=h.headers.get("Cookie"))
 
         with self.lock:
-            banned = self._banned_until.get(client, 0) > time.monotonic()
+            banned = self._banned_until.get(client, 0) > self.clock()
         if banned:
             call.fault = "banned"
             self._log(call)
@@ -549,10 +580,18 @@ class MailcowEmulator:
                 self._send(h, _Response(500, raw=_BOOT_HTML.encode(), html=True))
                 return
 
+        with self.lock:
+            if call.kind == "write":
+                self._writes_in_flight += 1
+                self.peak_writes = max(self.peak_writes, self._writes_in_flight)
         try:
             response = self._dispatch(h, call, raw_body, content_type, client)
         except _Crash:
             response = _Response(500, raw=b"")
+        finally:
+            with self.lock:
+                if call.kind == "write":
+                    self._writes_in_flight -= 1
         if fault is not None and fault.kind == "lost_response":
             self._log(call)
             self._reset(h)
@@ -596,7 +635,8 @@ class MailcowEmulator:
 
     def _take_fault(self, call: Call) -> Fault | None:
         with self.lock:
-            self._faults = [f for f in self._faults if f.active()]
+            now = self.clock()
+            self._faults = [f for f in self._faults if f.active(now)]
             for f in self._faults:
                 if f.matches(call):
                     f.hits += 1
@@ -666,12 +706,14 @@ class MailcowEmulator:
             if h.command != "GET":
                 return _Response(405, {"type": "error", "msg": "only GET method is allowed"})
             if self.read_latency:
+                with self.lock:
+                    self.latency_charged["read"] += 1
                 time.sleep(self.read_latency)
             return self._dispatch_read(call)
         return _Response(404, {"type": "error", "msg": "route not found"})
 
     def _auth_failed(self, client: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             recent = [t for t in self._auth_failures.get(client, []) if now - t < self.ban_window]
             recent.append(now)
@@ -876,7 +918,7 @@ class MailcowEmulator:
     def _relayhost_view(self, rid: int) -> dict[str, Any]:
         r = self.relayhosts[rid]
         return {
-            "id": str(rid),
+            "id": rid,
             "hostname": r["hostname"],
             "username": r["username"],
             "password": r["password"],
@@ -966,6 +1008,8 @@ class MailcowEmulator:
 
     def _write_pause(self) -> None:
         if self.write_latency:
+            with self.lock:
+                self.latency_charged["write"] += 1
             time.sleep(self.write_latency)
 
     @staticmethod
@@ -1077,7 +1121,7 @@ class MailcowEmulator:
         if not is_valid_email(username) or _php_empty(local_raw):
             return fail("mailbox_invalid")
         # The template default is applied to $name, then overwritten from the request (Mailcow bug): no default.
-        name = str(attr.get("name") or "").rstrip(">").lstrip("<")
+        name = _stored_name(attr.get("name") or "")
         quota_m = _intval(attr["quota"]) if "quota" in attr else 0
         category = str(attr.get("quarantine_category", "reject"))
         if category not in ("add_header", "reject", "all"):
@@ -1197,114 +1241,117 @@ class MailcowEmulator:
         ret.append(self._entry("success", log, ["relayhost_added", ""]))
         return True
 
-    # edit/domain ---------------------------------------------------------
-    def _edit_domain(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "edit", "domain", {"domain": items, **_mask(attr)}, None]
+    # edit/* and delete/* -------------------------------------------------
+    def _each_item(self, items: Any, log: list[Any], ret: list, apply: Callable[[Any], Any]) -> bool:
+        """Mailcow's loop over the items of an edit or delete: one answer entry per item, in order.
+
+        ``apply(item)`` runs under the lock and returns ``(type, msg)`` for the item's entry, or ``None`` when
+        it pushed its own entry (a password check does).
+        """
         self._write_pause()
-        for item in items_list:
-            domain = to_ascii(item) if isinstance(item, str) else None
-            if not domain or not is_valid_domain_name(domain):
-                ret.append(self._entry("danger", log, "domain_invalid"))
-                continue
+        for item in items if isinstance(items, list) else [items]:
             with self.lock:
-                d = self.domains.get(domain)
-                if d is None:
-                    ret.append(self._entry("danger", log, "domain_invalid"))
-                    continue
-                active = _intval(attr["active"]) if "active" in attr else d["active"]
-                backupmx = _intval(attr["backupmx"]) if "backupmx" in attr else d["backupmx"]
-                relay_all = (_intval(attr["relay_all_recipients"]) if "relay_all_recipients" in attr
-                             else d["relay_all_recipients"])
-                relayhost = str(_intval(attr["relayhost"])) if "relayhost" in attr else str(d["relayhost"])
-                # These use !empty() in Mailcow, so 0 and "" mean "keep the current value".
-                aliases = _intval(attr["aliases"]) if not _php_empty(attr.get("aliases")) else d["aliases"]
-                mailboxes = _intval(attr["mailboxes"]) if not _php_empty(attr.get("mailboxes")) else d["mailboxes"]
-                maxquota = _intval(attr["maxquota"]) if not _php_empty(attr.get("maxquota")) else d["maxquota"]
-                quota = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else d["quota"]
-                defquota = _intval(attr["defquota"]) if not _php_empty(attr.get("defquota")) else d["defquota"]
-                description = attr["description"] if not _php_empty(attr.get("description")) else d["description"]
-                gal = _intval(attr["gal"]) if "gal" in attr else d["gal"]
-                if relay_all == 1:
-                    backupmx = 1
-                boxes = [mb for mb in self.mailboxes.values() if mb["domain"] == domain]
-                biggest = max((round(mb["quota"] / _MIB) for mb in boxes), default=0)
-                quota_all = round(sum(mb["quota"] for mb in boxes) / _MIB)
-                if maxquota > quota:
-                    ret.append(self._entry("danger", log, "mailbox_quota_exceeds_domain_quota"))
-                    continue
-                if biggest > maxquota:
-                    ret.append(self._entry("danger", log, ["max_quota_in_use", biggest]))
-                    continue
-                if quota_all > quota:
-                    ret.append(self._entry("danger", log, ["domain_quota_m_in_use", quota_all]))
-                    continue
-                if len(boxes) > mailboxes:
-                    ret.append(self._entry("danger", log, ["mailboxes_in_use", len(boxes)]))
-                    continue
-                d.update(active=active, backupmx=backupmx, relay_all_recipients=relay_all, relayhost=relayhost,
-                         aliases=aliases, mailboxes=mailboxes, maxquota=maxquota, quota=quota, gal=gal,
-                         defquota=min(defquota, maxquota), description=description, modified=_now())
-                new_tags = attr.get("tags") or []
-                for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
-                    if not tag:
-                        continue
-                    if tag in d["tags"]:
-                        # Unique (tag_name, domain): the UPDATE above already ran, then the INSERT throws.
-                        raise _Crash()
-                    d["tags"].append(tag)
-            ret.append(self._entry("success", log, ["domain_modified", domain]))
+                entry = apply(item)
+            if entry is not None:
+                ret.append(self._entry(entry[0], log, entry[1]))
         return True
 
-    # edit/mailbox --------------------------------------------------------
+    def _edit_domain(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
+        def edit(item: Any) -> Any:
+            domain = to_ascii(item) if isinstance(item, str) else None
+            d = self.domains.get(domain) if domain and is_valid_domain_name(domain) else None
+            if d is None:
+                return "danger", "domain_invalid"
+            active = _intval(attr["active"]) if "active" in attr else d["active"]
+            backupmx = _intval(attr["backupmx"]) if "backupmx" in attr else d["backupmx"]
+            relay_all = (_intval(attr["relay_all_recipients"]) if "relay_all_recipients" in attr
+                         else d["relay_all_recipients"])
+            relayhost = str(_intval(attr["relayhost"])) if "relayhost" in attr else str(d["relayhost"])
+            # mailboxes and defquota are taken when set and not "" (so 0 is accepted); aliases, maxquota,
+            # quota and description use !empty(), so 0 and "" keep the current value.
+            mailboxes = _intval(attr["mailboxes"]) if attr.get("mailboxes") not in (None, "") else d["mailboxes"]
+            defquota = _intval(attr["defquota"]) if attr.get("defquota") not in (None, "") else d["defquota"]
+            aliases = _intval(attr["aliases"]) if not _php_empty(attr.get("aliases")) else d["aliases"]
+            maxquota = _intval(attr["maxquota"]) if not _php_empty(attr.get("maxquota")) else d["maxquota"]
+            quota = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else d["quota"]
+            description = attr["description"] if not _php_empty(attr.get("description")) else d["description"]
+            gal = _intval(attr["gal"]) if "gal" in attr else d["gal"]
+            if relay_all == 1:
+                backupmx = 1
+            boxes = [mb for mb in self.mailboxes.values() if mb["domain"] == domain]
+            # MAX(ROUND(quota/1048576)) and ROUND(SUM(quota)/1048576) are DECIMALs, which PDO hands over as
+            # strings; COUNT(*) is an integer. The messages carry them as they are.
+            biggest = max((round(mb["quota"] / _MIB) for mb in boxes), default=0)
+            quota_all = round(sum(mb["quota"] for mb in boxes) / _MIB)
+            refusal = (
+                "mailbox_defquota_exceeds_mailbox_maxquota" if defquota > maxquota else
+                "defquota_empty" if defquota == 0 else
+                "mailbox_quota_exceeds_domain_quota" if maxquota > quota else
+                ["max_quota_in_use", str(biggest)] if biggest > maxquota else
+                ["domain_quota_m_in_use", str(quota_all)] if quota_all > quota else
+                ["mailboxes_in_use", len(boxes)] if len(boxes) > mailboxes else None)
+            if refusal is not None:
+                return "danger", refusal
+            d.update(active=active, backupmx=backupmx, relay_all_recipients=relay_all, relayhost=relayhost,
+                     aliases=aliases, mailboxes=mailboxes, maxquota=maxquota, quota=quota, gal=gal,
+                     defquota=defquota, description=description, modified=_now())
+            new_tags = attr.get("tags") or []
+            for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
+                if not tag:
+                    continue
+                if tag in d["tags"]:
+                    # Unique (tag_name, domain): the UPDATE above already ran, then the INSERT throws.
+                    raise _Crash()
+                d["tags"].append(tag)
+            return "success", ["domain_modified", domain]
+
+        return self._each_item(items, ["mailbox", "edit", "domain", {"domain": items, **_mask(attr)}, None], ret,
+                               edit)
+
     def _edit_mailbox(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "edit", "mailbox", {"username": items, **_mask(attr)}, None]
-        self._write_pause()
-        for item in items_list:
+        def edit(item: Any) -> Any:
             if not is_valid_email(item):
-                ret.append(self._entry("danger", log, ["username_invalid", item]))
-                continue
+                return "danger", ["username_invalid", item]
             user = item.lower()
-            with self.lock:
-                mb = self.mailboxes.get(user)
-                d = self.domains.get(mb["domain"]) if mb else None
-                if mb is None or d is None:
-                    ret.append(self._entry("danger", log, "access_denied"))
-                    continue
-                quota_m = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else mb["quota"] // _MIB
-                if quota_m == 0:
-                    # An unlimited mailbox cannot be edited without sending a quota (Mailcow's !empty() check).
-                    ret.append(self._entry("danger", log, ["quota_not_0_not_numeric", str(quota_m)]))
-                    continue
-                if quota_m > d["maxquota"]:
-                    ret.append(self._entry("danger", log, ["mailbox_quota_exceeded", d["maxquota"]]))
-                    continue
-                password = attr.get("password") if not _php_empty(attr.get("password")) else None
-                password2 = attr.get("password2") if not _php_empty(attr.get("password2")) else None
-                if password is not None or password2 is not None:
-                    if not self._password_check(password, password2, ret):
-                        continue
-                    mb["password_hash"] = _hash_password(str(password))
-                    mb["attributes"]["passwd_update"] = _now()
-                if "active" in attr:
-                    mb["active"] = _intval(attr["active"])
-                if not _php_empty(attr.get("name")):
-                    mb["name"] = str(attr["name"])
-                mb["quota"] = quota_m * _MIB
-                for k in ("force_pw_update", "force_tfa", "tls_enforce_in", "tls_enforce_out", "sogo_access",
-                          "imap_access", "pop3_access", "smtp_access", "sieve_access", "eas_access", "dav_access"):
-                    if k in attr:
-                        mb["attributes"][k] = str(_intval(attr[k]))
-                if "relayhost" in attr:
-                    mb["attributes"]["relayhost"] = str(_intval(attr["relayhost"]))
-                new_tags = attr.get("tags") or []
-                for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
-                    if tag and tag not in mb["tags"]:
-                        mb["tags"].append(tag)
-                mb["modified"] = _now()
-            ret.append(self._entry("success", log, ["mailbox_modified", user]))
-        return True
+            mb = self.mailboxes.get(user)
+            d = self.domains.get(mb["domain"]) if mb else None
+            if mb is None or d is None:
+                return "danger", "access_denied"
+            quota_m = _intval(attr["quota"]) if not _php_empty(attr.get("quota")) else mb["quota"] // _MIB
+            if quota_m == 0:
+                # An unlimited mailbox cannot be edited without sending a quota (Mailcow's !empty() check).
+                return "danger", ["quota_not_0_not_numeric", str(quota_m)]
+            used = sum(other["quota"] for other in self.mailboxes.values() if other["domain"] == mb["domain"])
+            max_new_m = min(d["quota"] * _MIB - used + mb["quota"], d["maxquota"] * _MIB) // _MIB
+            if quota_m > max_new_m:
+                return "danger", ["mailbox_quota_left_exceeded", max_new_m]
+            password = attr.get("password") if not _php_empty(attr.get("password")) else None
+            password2 = attr.get("password2") if not _php_empty(attr.get("password2")) else None
+            if password is not None or password2 is not None:
+                if not self._password_check(password, password2, ret):
+                    return None
+                mb["password_hash"] = _hash_password(str(password))
+                mb["attributes"]["passwd_update"] = _now()
+            if "active" in attr:
+                mb["active"] = _intval(attr["active"])
+            if not _php_empty(attr.get("name")):
+                mb["name"] = _stored_name(attr["name"])
+            mb["quota"] = quota_m * _MIB
+            for k in ("force_pw_update", "force_tfa", "tls_enforce_in", "tls_enforce_out", "sogo_access",
+                      "imap_access", "pop3_access", "smtp_access", "sieve_access", "eas_access", "dav_access"):
+                if k in attr:
+                    mb["attributes"][k] = str(_intval(attr[k]))
+            if "relayhost" in attr:
+                mb["attributes"]["relayhost"] = str(_intval(attr["relayhost"]))
+            new_tags = attr.get("tags") or []
+            for tag in new_tags if isinstance(new_tags, list) else [new_tags]:
+                if tag and tag not in mb["tags"]:
+                    mb["tags"].append(tag)
+            mb["modified"] = _now()
+            return "success", ["mailbox_modified", user]
+
+        return self._each_item(items, ["mailbox", "edit", "mailbox", {"username": items, **_mask(attr)}, None], ret,
+                               edit)
 
     # edit/rl-mbox, edit/rl-domain ---------------------------------------
     def _edit_ratelimits(self, scope: str, items: Any, attr: dict[str, Any], ret: list,
@@ -1345,64 +1392,49 @@ class MailcowEmulator:
 
     # delete/* ------------------------------------------------------------
     def _delete_domain(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "delete", "domain", {"domain": items}, None]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             domain = to_ascii(item) if isinstance(item, str) else None
             if not domain or not is_valid_domain_name(domain):
-                ret.append(self._entry("danger", log, "domain_invalid"))
-                continue
-            with self.lock:
-                if any(mb["domain"] == domain for mb in self.mailboxes.values()):
-                    ret.append(self._entry("danger", log, ["domain_not_empty", domain]))
-                    continue
-                # DKIM lives in Redis and is deliberately left behind, as Mailcow does.
-                self.domains.pop(domain, None)
-            ret.append(self._entry("success", log, ["domain_removed", domain]))
-        return True
+                return "danger", "domain_invalid"
+            if any(mb["domain"] == domain for mb in self.mailboxes.values()):
+                return "danger", ["domain_not_empty", domain]
+            # DKIM lives in Redis and is deliberately left behind, as Mailcow does.
+            self.domains.pop(domain, None)
+            return "success", ["domain_removed", domain]
+
+        return self._each_item(items, ["mailbox", "delete", "domain", {"domain": items}, None], ret, delete)
 
     def _delete_mailbox(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["mailbox", "delete", "mailbox", {"username": items}, None]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             user = item.lower() if isinstance(item, str) else ""
-            with self.lock:
-                if not is_valid_email(user) or user not in self.mailboxes:
-                    ret.append(self._entry("danger", log, "access_denied"))
-                    continue
-                del self.mailboxes[user]
-            ret.append(self._entry("success", log, ["mailbox_removed", user]))
-        return True
+            if not is_valid_email(user) or user not in self.mailboxes:
+                return "danger", "access_denied"
+            del self.mailboxes[user]
+            return "success", ["mailbox_removed", user]
+
+        return self._each_item(items, ["mailbox", "delete", "mailbox", {"username": items}, None], ret, delete)
 
     def _delete_dkim(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["dkim", "delete", {"domains": items}]
-        self._write_pause()
-        for item in items_list:
+        def delete(item: Any) -> Any:
             name = to_ascii(item) if isinstance(item, str) else None
             if not name or not is_valid_domain_name(name):
-                ret.append(self._entry("danger", log, ["dkim_domain_or_sel_invalid", item]))
-                continue
-            with self.lock:
-                self.dkim.pop(name, None)
-            ret.append(self._entry("success", log, ["dkim_removed", item]))
-        return True
+                return "danger", ["dkim_domain_or_sel_invalid", item]
+            self.dkim.pop(name, None)
+            return "success", ["dkim_removed", item]
+
+        return self._each_item(items, ["dkim", "delete", {"domains": items}], ret, delete)
 
     def _delete_relayhost(self, items: Any, ret: list) -> bool:
-        items_list = items if isinstance(items, list) else [items]
-        log = ["relayhost", "delete", {"id": items}]
-        self._write_pause()
-        for item in items_list:
-            rid = _intval(item)
-            with self.lock:
-                self.relayhosts.pop(rid, None)
-                for d in self.domains.values():
-                    if str(d["relayhost"]) == str(rid):
-                        d["relayhost"] = "0"
-                for mb in self.mailboxes.values():
-                    if mb["attributes"].get("relayhost") == str(rid):
-                        mb["attributes"]["relayhost"] = "0"
-            ret.append(self._entry("success", log, ["relayhost_removed", str(item)]))
-        return True
+        def delete(item: Any) -> Any:
+            rid = str(_intval(item))
+            self.relayhosts.pop(int(rid), None)
+            # Mailcow moves every domain and mailbox that used it to relayhost 0, whoever made them.
+            for d in self.domains.values():
+                if str(d["relayhost"]) == rid:
+                    d["relayhost"] = "0"
+            for mb in self.mailboxes.values():
+                if mb["attributes"].get("relayhost") == rid:
+                    mb["attributes"]["relayhost"] = "0"
+            return "success", ["relayhost_removed", str(item)]
+
+        return self._each_item(items, ["relayhost", "delete", {"id": items}], ret, delete)
