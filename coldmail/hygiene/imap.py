@@ -6,23 +6,18 @@ messages are fetched, and each one is fetched once: the store remembers (folder,
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 
-from coldmail.errors import ColdmailError
+from coldmail.ops import imap
+from coldmail.ops.imap import ImapError
 
 from .store import HygieneStore
 
 #: Mailcow files what rspamd calls spam into Junk; a bounce of a spammy message may land there.
 FOLDERS = ("INBOX", "Junk")
-
-
-class ImapError(ColdmailError):
-    kind = "imap"
 
 
 @dataclass(frozen=True)
@@ -47,22 +42,11 @@ class Fetched:
     raw: bytes
 
 
-def _connect(account: Account, timeout: float) -> IMAPClient:
-    context = None
-    if account.tls:
-        context = ssl.create_default_context(cafile=account.ca_file)
-    try:
-        client = IMAPClient(account.host, port=account.port, ssl=account.tls, ssl_context=context, timeout=timeout)
-    except (OSError, IMAPClientError) as exc:
-        raise ImapError(f"cannot reach IMAP at {account.host}:{account.port} for {account.address}: {exc}",
-                        "check the server is up and port 993 is reachable from here") from None
-    try:
-        client.login(account.address, account.password)
-    except LoginError:
-        client.shutdown()
-        raise ImapError(f"IMAP login as {account.address} failed",
-                        "the password in the stack outputs must be the mailbox's: run `coldmail up`") from None
-    return client
+def _connect(account: Account, timeout: float) -> Any:
+    client = imap.connect(account.host, account.port, "ssl" if account.tls else "plain", ca_file=account.ca_file,
+                          timeout=timeout, fix="check the server is up and port 993 is reachable from here")
+    return imap.login(client, account.address, account.password, where=f"{account.host}:{account.port}",
+                      fix="the password in the stack outputs must be the mailbox's: run `coldmail up`")
 
 
 def new_reports(account: Account, store: HygieneStore, *, timeout: float = 30) -> Iterator[Fetched]:

@@ -82,3 +82,13 @@ def internet_versions(cidrs: Iterable[object]) -> frozenset[int]:
 def covers_internet(cidrs: Iterable[object]) -> bool:
     """True when ``cidrs`` together admit every public IPv4 address or every public IPv6 address."""
     return bool(internet_versions(cidrs))
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .names import email_problem
+from .networks import is_loopback
 from .reader import NAMESPACE, Section, is_secure
 
 
@@ -34,7 +34,6 @@ class WarmupPlan:
 #: The header that marks warmup mail, so a user's tools can filter it out.
 DEFAULT_HEADER = "X-Coldmail-Warmup"
 _HEADER_NAME = re.compile(r"^X-[A-Za-z0-9][A-Za-z0-9-]{0,60}$")
-_LOOPBACK_HOSTS = ("localhost",)
 
 #: The ``coldmail:warmup`` keys read here (the ramp's own keys are read by ``sections.read_warmup``).
 EXCHANGE_KEYS = ("header", "replyShare", "sendFromHour", "sendUntilHour", "pauseSeconds", "seeds")
@@ -116,15 +115,6 @@ def provider_of(address: str) -> str:
     return "other"
 
 
-def is_loopback_host(host: str) -> bool:
-    if host.lower() in _LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def read_warmup_exchange(issues: list, data: Any) -> WarmupExchange:
     """The exchange keys of ``coldmail:warmup`` (unknown keys are reported by the ramp's reader)."""
     mine = {k: v for k, v in data.items() if k in EXCHANGE_KEYS} if isinstance(data, Mapping) else {}
@@ -160,7 +150,7 @@ def read_warmup_exchange(issues: list, data: Any) -> WarmupExchange:
         imap_port = s.int("imapPort", known.imap[1] if known else 993, 1, 65535)
         smtp_port = s.int("smtpPort", known.smtp[1] if known else 587, 1, 65535)
         tls = s.bool("tls", True)
-        remote = [h for h in dict.fromkeys((imap_host, smtp_host)) if h and not is_loopback_host(h)]
+        remote = [h for h in dict.fromkeys((imap_host, smtp_host)) if h and not is_loopback(h)]
         if not tls and remote:
             s.error("tls", f"plain IMAP/SMTP would send the app password of {address} in clear to "
                     f"{' and '.join(remote)}", "remove `tls: false` (it is for loopback test servers only)")

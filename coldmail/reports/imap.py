@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import ipaddress
-import ssl
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from coldmail.model.networks import is_loopback
+from coldmail.ops import imap
+from coldmail.ops.imap import IMAP_PORT, IMAPS_PORT
 
 from .errors import InsecureImap, NotAReport, ReportsError
 from .parse import KINDS, Parser
 from .store import ReportStore
 
-TLS_MODES = ("ssl", "starttls", "plain")
-IMAPS_PORT, IMAP_PORT = 993, 143
 #: Messages fetched per IMAP round trip: reports are small, but a zip of a big receiver's day is ~1 MB.
 BATCH = 25
 
@@ -62,62 +62,22 @@ class FetchResult:
                 "duplicates": self.duplicates, "skipped": [dict(s) for s in self.skipped]}
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _context(mb: ImapMailbox) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=mb.ca_file)
-    if not mb.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def connect(mb: ImapMailbox, *, timeout: float = 30.0) -> Any:
     """A logged-in ``IMAPClient``.
 
     :raises InsecureImap: ``plain`` to a host other than this machine.
-    :raises ReportsError: ``imap_connect`` (unreachable, TLS refused) or ``imap_login`` (credentials refused).
+    :raises ImapError: ``imap_connect`` (unreachable, TLS refused) or ``imap_login`` (credentials refused).
     """
-    from imapclient import IMAPClient
-    from imapclient.exceptions import IMAPClientError, LoginError
-
-    if mb.tls not in TLS_MODES:
-        raise ReportsError(f"unknown IMAP TLS mode {mb.tls!r}", f"use one of {', '.join(TLS_MODES)}", kind="usage")
     if mb.tls == "plain" and not is_loopback(mb.host):
         raise InsecureImap(f"plain IMAP to {mb.host} would send the password for {mb.user} unencrypted",
                            f"use --imap-tls ssl (port {IMAPS_PORT}) or starttls (port {IMAP_PORT})")
     where = f"{mb.host}:{mb.port} ({mb.tls})"
-    try:
-        ctx = _context(mb) if mb.tls != "plain" else None
-        client = IMAPClient(mb.host, port=mb.port, ssl=mb.tls == "ssl", ssl_context=ctx, timeout=timeout)
-        if mb.tls == "starttls":
-            client.starttls(ctx)
-    except (OSError, IMAPClientError) as exc:
-        raise ReportsError(f"cannot reach the IMAP server {where}: {exc}",
-                           "check the host and port, that the server is up, and its certificate "
-                           "(a private CA: --imap-ca-file)", kind="imap_connect") from None
-    try:
-        client.login(mb.user, mb.password)
-    except LoginError as exc:
-        _close(client)
-        raise ReportsError(f"the IMAP server {where} refused the login of {mb.user}: {exc}",
-                           "check the user and its password (the password comes from the stack outputs, "
-                           "$COLDMAIL_REPORTS_IMAP_PASSWORD or --password-stdin)", kind="imap_login") from None
-    return client
-
-
-def _close(client: Any) -> None:
-    try:
-        client.logout()
-    except Exception:  # noqa: BLE001 - the session is over either way
-        pass
+    client = imap.connect(mb.host, mb.port, mb.tls, ca_file=mb.ca_file, verify=mb.verify, timeout=timeout,
+                          fix="check the host and port, that the server is up, and its certificate "
+                              "(a private CA: --imap-ca-file)")
+    return imap.login(client, mb.user, mb.password, where=where,
+                      fix="check the user and its password (the password comes from the stack outputs, "
+                          "$COLDMAIL_REPORTS_IMAP_PASSWORD or --password-stdin)")
 
 
 def _subject(raw: bytes) -> str:
@@ -168,5 +128,5 @@ def fetch(mb: ImapMailbox, store: ReportStore, *, parser: Optional[Parser] = Non
                 else:
                     result.duplicates += 1
     finally:
-        _close(client)
+        imap.close(client)
     return result

@@ -17,7 +17,8 @@ from email.message import EmailMessage
 from typing import Any, Callable, Optional
 
 from coldmail.errors import ColdmailError
-from coldmail.model.warmup import is_loopback_host
+from coldmail.model.networks import is_loopback
+from coldmail.ops import imap
 
 from .store import INBOX, PROMOTIONS, SPAM
 
@@ -31,7 +32,7 @@ class Endpoint:
     tls: bool = True
 
     def __post_init__(self) -> None:
-        if not self.tls and not is_loopback_host(self.host):
+        if not self.tls and not is_loopback(self.host):
             raise ValueError(f"plain IMAP/SMTP to {self.host} would expose a password; only loopback hosts may "
                              "skip TLS")
 
@@ -98,10 +99,6 @@ class Uncertain(Exception):
     """The connection broke while the message was on its way: it may have been sent."""
 
 
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
 class SmtpSession:
     """An authenticated SMTP submission session; use as a context manager, then :meth:`send`."""
 
@@ -115,11 +112,11 @@ class SmtpSession:
         try:
             if ep.tls and ep.port == 465:
                 self._smtp = smtplib.SMTP_SSL(ep.host, ep.port, local_hostname=helo, timeout=self.timeout,
-                                              context=_tls_context())
+                                              context=imap.tls_context())
             else:
                 self._smtp = smtplib.SMTP(ep.host, ep.port, local_hostname=helo, timeout=self.timeout)
                 if ep.tls:
-                    self._smtp.starttls(context=_tls_context())
+                    self._smtp.starttls(context=imap.tls_context())
             self._smtp.login(a.address, a.password)
         except smtplib.SMTPAuthenticationError as exc:
             self._close()
@@ -170,14 +167,8 @@ class Found:
 
 
 def _imap_client(ep: Endpoint, timeout: float) -> Any:
-    from imapclient import IMAPClient
-
-    if ep.tls and ep.port == 993:
-        return IMAPClient(ep.host, port=ep.port, ssl=True, ssl_context=_tls_context(), timeout=timeout)
-    client = IMAPClient(ep.host, port=ep.port, ssl=False, timeout=timeout)
-    if ep.tls:
-        client.starttls(_tls_context())
-    return client
+    mode = ("ssl" if ep.port == imap.IMAPS_PORT else "starttls") if ep.tls else "plain"
+    return imap.connect(ep.host, ep.port, mode, timeout=timeout)
 
 
 class ImapSession:
@@ -204,7 +195,7 @@ class ImapSession:
         except LoginError:
             self._close()
             raise _refused("IMAP", a, ep) from None
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, imap.ImapError) as exc:
             self._close()
             raise _unreachable("IMAP", a, ep, exc) from None
         return self

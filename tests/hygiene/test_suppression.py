@@ -62,10 +62,10 @@ def test_imap_over_tls_verifies_the_certificate_against_the_ca_bundle(dovecot, s
     dovecot.deliver(ANNA, dsn(ANNA, [("bad@dest.test", "failed", "5.1.1", USER_UNKNOWN)]))
     assert ingest_mailbox(store, account(dovecot, ANNA, tls=True)).hard == 1
     untrusted = Account(ANNA, "127.0.0.1", dovecot.imaps_port, PASSWORDS[ANNA])  # the system's CAs only
-    with pytest.raises(ImapError, match="cannot reach IMAP"):
+    with pytest.raises(ImapError, match="cannot reach the IMAP server .*CERTIFICATE_VERIFY_FAILED"):
         ingest_mailbox(store, untrusted)
     wrong = Account(ANNA, "127.0.0.1", dovecot.imap_port, "not-the-password", tls=False)
-    with pytest.raises(ImapError, match=f"IMAP login as {ANNA} failed"):
+    with pytest.raises(ImapError, match=f"refused the login of {ANNA}"):
         ingest_mailbox(store, wrong)
 
 

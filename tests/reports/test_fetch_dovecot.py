@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from imapclient import IMAPClient
 
+from coldmail.ops.imap import ImapError
 from coldmail.reports import InsecureImap, ReportsError, SourceSet, fetch, summarise
 from coldmail.reports.imap import ImapMailbox
 
@@ -128,7 +129,7 @@ def test_implicit_tls_and_starttls_verify_the_server_certificate(dovecot, store,
                      parser=parser)
     over_starttls = fetch(dovecot.mailbox(user, tls="starttls", ca_file=dovecot.ca_file), store, parser=parser)
     assert (over_ssl.new["aggregate"], over_starttls.duplicates) == (1, 1)
-    with pytest.raises(ReportsError) as untrusted:
+    with pytest.raises(ImapError) as untrusted:
         fetch(dovecot.mailbox(user, tls="ssl", port=dovecot.imaps_port), store, parser=parser)
     assert untrusted.value.kind == "imap_connect" and "CERTIFICATE_VERIFY_FAILED" in untrusted.value.message
 
@@ -136,7 +137,7 @@ def test_implicit_tls_and_starttls_verify_the_server_certificate(dovecot, store,
 def test_a_refused_login_says_so_without_the_password(dovecot, store, parser):
     user = dovecot.add_user()
     wrong = ImapMailbox("127.0.0.1", user, "not-the-password-xyz", port=dovecot.imap_port, tls="plain")
-    with pytest.raises(ReportsError) as refused:
+    with pytest.raises(ImapError) as refused:
         fetch(wrong, store, parser=parser)
     assert refused.value.kind == "imap_login"
     assert f"refused the login of {user}" in refused.value.message

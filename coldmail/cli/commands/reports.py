@@ -23,7 +23,7 @@ from coldmail.ops.project import stack_file
 from coldmail.reports import (THRESHOLDS, DomainSummary, ImapMailbox, Parser, ReportsError, ReportStore, SourceSet,
                               fetch, next_phase, observations, readiness, stack_ips_from_outputs, summarise)
 from coldmail.reports.errors import PhaseNotReady
-from coldmail.reports.imap import IMAP_PORT, IMAPS_PORT
+from coldmail.ops.imap import IMAP_PORT, IMAPS_PORT
 from coldmail.reports.parse import domain_name
 
 from ..output import Outcome, table
