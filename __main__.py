@@ -23,16 +23,20 @@ servers = {
     for s in stack.servers
 }
 config_export = public_config(raw)
-for s in stack.servers:
-    Backups(f"{s.name}-backups", BackupsArgs(server=servers[s.name], config=stack.backup, config_export=config_export))
-# The on-server agent (health checks and alerts), unless coldmail:checks.agent is false.
-operations = [Operations(f"{s.name}-ops", OperationsArgs(server=s, mail_server=servers[s.name], raw_config=raw,
-                                                         stack_name=pulumi.get_stack()))
-              for s in stack.servers if stack.checks.agent]
-domains = [
-    MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
-    for d in stack.rollout.deployed(stack.domains)
-]
+backups = {s.name: Backups(f"{s.name}-backups", BackupsArgs(server=servers[s.name], config=stack.backup,
+                                                            config_export=config_export))
+           for s in stack.servers}
+deployed = stack.rollout.deployed(stack.domains)
+domains = [MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
+           for d in deployed]
+# The on-server agent (health checks, warmup, backup health), unless coldmail:checks.agent is false. It gets
+# its server's domains (their logins, for the warmup) and, when backups are on, reads them from the host.
+if stack.checks.agent:
+    for s in stack.servers:
+        Operations(f"{s.name}-ops", OperationsArgs(
+            server=s, mail_server=servers[s.name], raw_config=raw, stack_name=pulumi.get_stack(),
+            domains=[m for d, m in zip(deployed, domains) if d.server == s.name],
+            backups=backups[s.name] if stack.backup.enabled else None))
 
 pulumi.export("servers", {name: srv.summary for name, srv in servers.items()})
 pulumi.export("server_secrets", pulumi.Output.secret({name: srv.secrets for name, srv in servers.items()}))

@@ -2,14 +2,17 @@
 
 The work happens in ``backup.sh`` on the server (``components/scripts/backup.sh``), which the stack
 installs; these functions call it and read the JSON it prints. Times come from the server's clock, so
-the age of a backup does not depend on the clock of the machine asking.
+the age of a backup does not depend on the clock of the machine asking. On the server itself (the agent,
+with the host's tree mounted read-only) :func:`list_local` runs the same ``backup.sh list``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
@@ -150,6 +153,24 @@ def run_now(target: remote.Target) -> Run:
 def list_points(target: remote.Target) -> Listing:
     return Listing.from_json(target.server, _json(remote.run(target, _script("list"), timeout=120), "list",
                                                   target.server))
+
+
+def list_local(server: str, root: str, env: Optional[Mapping[str, str]] = None) -> Listing:
+    """The listing of the server this runs on, whose ``/opt/coldmail`` and backup location are under ``root``.
+
+    :raises BackupError: ``backup.sh list`` failed (not installed, nothing mounted), with its message.
+    """
+    try:
+        proc = subprocess.run(["bash", "-c", _script("list")], capture_output=True, text=True, timeout=120,
+                              env={**(os.environ if env is None else env), "ROOT": root})
+    except subprocess.TimeoutExpired:
+        raise BackupError(f"backup.sh list under {root} took longer than 120 s", "check the backup location's disk") \
+            from None
+    if proc.returncode != 0:
+        said = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
+        raise BackupError(f"backup.sh list on {server} failed: {said[-1]}",
+                          "run `pulumi up` so the server has its backup settings and the agent its mounts")
+    return Listing.from_json(server, _json(remote.Result(proc.returncode, proc.stdout, proc.stderr), "list", server))
 
 
 def check_parts(parts: Iterable[str]) -> tuple[str, ...]:

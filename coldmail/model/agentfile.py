@@ -2,9 +2,11 @@
 
 One JSON document per server, uploaded into the agent's container. It holds what the agent cannot
 learn on the server itself: the stack's ``coldmail:*`` config (only this server's Mailcow API key; the
-SSH private key never leaves the machine running ``pulumi up``), the addresses Hetzner assigned, where
-each relay listens, and the resolver. It contains secrets, so the program passes it as a secret and
-the container keeps it readable by root only.
+SSH private key never leaves the machine running ``pulumi up``), the stack outputs as far as they concern
+this server (``servers``: the addresses Hetzner assigned; ``domains``: its domains' summaries;
+``credentials``: its mailboxes' logins, for the warmup), where each relay listens, the resolver, and where
+the host's backup tree is mounted. It contains secrets, so the program passes it as a secret and the
+container keeps it readable by root only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ DATA_DIR = "/data"
 #: Mailcow's own unbound on its bridge network (``IPV4_NETWORK`` .254): a local recursive resolver,
 #: which Spamhaus answers (it refuses public and provider resolvers).
 MAILCOW_UNBOUND = "172.22.1.254"
+#: Where the container sees the host's backup settings, state and restore points (read-only bind mounts):
+#: ``backup.sh`` prefixes every path with ``ROOT``, so ``ROOT=/host backup.sh list`` lists the host's backups.
+HOST_ROOT = "/host"
+#: The keys of a mailbox login row (``coldmail.ops.credentials``) that :attr:`AgentFile.mail_endpoints` may set.
+MAIL_ENDPOINT_KEYS = ("smtp_host", "smtp_port", "imap_host", "imap_port", "tls")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,11 @@ class AgentFile:
     """Replaces every DNS server, authoritative ones included (``--nameserver``; tests)."""
     mailcow_url: Optional[str] = None
     data_dir: str = DATA_DIR
+    host_root: Optional[str] = None
+    """Where the host's ``/opt/coldmail`` and backup location are mounted; None: not mounted, no backup job."""
+    mail_endpoints: Mapping[str, Any] = field(default_factory=dict)
+    """Replaces these keys (:data:`MAIL_ENDPOINT_KEYS`) of every mailbox login: where the agent reaches
+    submission and IMAP when not as the logins say (tests: a plain loopback lab)."""
 
     @property
     def history(self) -> str:
@@ -57,14 +69,23 @@ def agent_config(raw: Mapping[str, Any], server: str) -> dict[str, Any]:
     return out
 
 
+def _mail_endpoints(value: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    unknown = sorted(set(value or {}) - set(MAIL_ENDPOINT_KEYS))
+    if unknown:
+        raise ValueError(f"mail_endpoints may set {', '.join(MAIL_ENDPOINT_KEYS)}, not {', '.join(unknown)}")
+    return dict(value or {})
+
+
 def render(*, stack: str, server: str, raw: Mapping[str, Any], outputs: Mapping[str, Any],
            relays: Mapping[int, str], resolver: Sequence[str] = (MAILCOW_UNBOUND,), mailcow_url: Optional[str] = None,
-           data_dir: str = DATA_DIR, nameservers: Sequence[str] = ()) -> str:
-    """The agent file as JSON text. ``relays`` maps sending-IP index to ``host:port``."""
+           data_dir: str = DATA_DIR, nameservers: Sequence[str] = (), host_root: Optional[str] = None,
+           mail_endpoints: Optional[Mapping[str, Any]] = None) -> str:
+    """The agent file as JSON text. ``relays`` maps sending-IP index to ``host:port``; ``outputs`` are the
+    stack outputs (``servers``, ``domains``, ``credentials``) limited to this server."""
     doc = {"version": VERSION, "stack": stack, "server": server, "config": agent_config(raw, server),
            "outputs": dict(outputs), "relays": {str(k): v for k, v in sorted(relays.items())},
            "resolver": list(resolver), "nameservers": list(nameservers), "mailcow_url": mailcow_url,
-           "data_dir": data_dir}
+           "data_dir": data_dir, "host_root": host_root, "mail_endpoints": _mail_endpoints(mail_endpoints)}
     return json.dumps(doc, indent=2, sort_keys=True)
 
 
@@ -87,7 +108,9 @@ def parse(text: str) -> AgentFile:
                      outputs=doc.get("outputs") or {}, relays=relays,
                      resolver=tuple(parse_nameserver(r) for r in doc.get("resolver") or ()),
                      nameservers=tuple(parse_nameserver(r) for r in doc.get("nameservers") or ()),
-                     mailcow_url=doc.get("mailcow_url"), data_dir=str(doc.get("data_dir") or DATA_DIR))
+                     mailcow_url=doc.get("mailcow_url"), data_dir=str(doc.get("data_dir") or DATA_DIR),
+                     host_root=doc.get("host_root"),
+                     mail_endpoints=_mail_endpoints(doc.get("mail_endpoints")))
 
 
 def read(path: str) -> AgentFile:

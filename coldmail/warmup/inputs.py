@@ -8,24 +8,32 @@
 - Mailcow: each server's API key from the config or ``COLDMAIL_MAILCOW_API_KEY[_<SERVER>]``; its URL is
   ``https://<hostname>`` unless ``COLDMAIL_MAILCOW_URL_<SERVER>`` says otherwise (a tunnel, or the
   API as seen from a container on the server).
+
+:func:`worker_for` puts them together for ``coldmail warmup run|placement`` and the on-server agent alike.
+The agent works for its own server only (:func:`one_server`): its mailboxes send, its Mailcow enforces,
+its IPs ramp. Every server's agent keeps its own store, so each seed's daily cap is divided between the
+agents (:func:`seed_share`) and the seed never gets more than ``maxPerDay`` from the stack in all.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
-import os
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
 from coldmail.model.reader import NAMESPACE
 from coldmail.model.types import StackConfig
+from coldmail.ops.notify import Notifier
 from dynamic_providers.client import MailcowClient
 from dynamic_providers.credentials import ApiKeys
 from dynamic_providers.errors import MailcowCredentialsError
 
+from .store import WarmupStore
 from .transport import MAILBOX, SEED, Account, Endpoint
+from .worker import Worker
 
 SEED_PASSWORD_ENV = "COLDMAIL_WARMUP_SEED_PASSWORD"
 MAILCOW_URL_ENV = "COLDMAIL_MAILCOW_URL"
@@ -111,18 +119,43 @@ def seed_password_env(address: str) -> str:
     return _env_name(SEED_PASSWORD_ENV, address)
 
 
-def seed_accounts(settings: StackConfig, env: Mapping[str, str]) -> list[Account]:
-    """Accounts for the seeds; raises :class:`InputError` naming every seed whose password is not readable."""
+def warmup_servers(settings: StackConfig) -> list[str]:
+    """The servers whose agents send warmup mail: those with a deployed domain that has mailboxes, in config order."""
+    sending = {d.server for d in settings.rollout.deployed(settings.domains) if d.mailboxes}
+    return [s.name for s in settings.servers if s.name in sending]
+
+
+def seed_share(settings: StackConfig, cap: int, server: str) -> int:
+    """``server``'s share of a seed's daily ``cap``, when every server's agent counts in a store of its own.
+
+    The cap is divided evenly between :func:`warmup_servers`; the remainder goes one each to the first of
+    them in config order. So the shares add up to ``cap`` exactly, every agent computes the same split from
+    the same config, and a server that sends no warmup gets 0 (as do the last servers when ``cap`` is
+    smaller than their number).
+    """
+    names = warmup_servers(settings)
+    if server not in names:
+        return 0
+    base, remainder = divmod(cap, len(names))
+    return base + (1 if names.index(server) < remainder else 0)
+
+
+def seed_accounts(settings: StackConfig, env: Mapping[str, str], server: Optional[str] = None) -> list[Account]:
+    """Accounts for the seeds; raises :class:`InputError` naming every seed whose password is not readable.
+
+    With ``server`` (its agent) each seed's daily cap is that server's :func:`seed_share` of ``maxPerDay``.
+    """
     out, missing = [], []
     for seed in settings.warmup_exchange.seeds:
         password = seed.password or env.get(seed_password_env(seed.address))
         if not password:
             missing.append(seed)
             continue
+        cap = seed.max_per_day if server is None else seed_share(settings, seed.max_per_day, server)
         out.append(Account(seed.address, "", SEED, Endpoint(seed.smtp_host, seed.smtp_port, seed.tls),
                            Endpoint(seed.imap_host, seed.imap_port, seed.tls), provider=seed.provider,
                            spam_folder=seed.spam_folder, promotions_folder=seed.promotions_folder,
-                           max_per_day=seed.max_per_day, password=password))
+                           max_per_day=cap, password=password))
     if missing:
         names = ", ".join(s.address for s in missing)
         first = missing[0]
@@ -147,18 +180,52 @@ def ip_addresses(settings: StackConfig, outputs: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def mailcow_clients(settings: StackConfig, raw_servers: Any, env: Mapping[str, str],
-                    timeout: float = 30) -> tuple[dict[str, MailcowClient], list[str]]:
-    """A client per server whose API key is known; the servers without one, with the fix, as warnings."""
+def mailcow_clients(settings: StackConfig, raw_servers: Any, env: Mapping[str, str], timeout: float = 30, *,
+                    only: Optional[str] = None, urls: Optional[Mapping[str, str]] = None
+                    ) -> tuple[dict[str, MailcowClient], list[str]]:
+    """A client per server (``only`` that one) whose API key is known; the servers without one, with the fix,
+    as warnings. ``urls`` gives a server's API URL when it is not ``https://<hostname>`` (the agent's)."""
     keys = ApiKeys.from_config({f"{NAMESPACE}:servers": raw_servers})
     clients, warnings = {}, []
     for server in settings.servers:
+        if only is not None and server.name != only:
+            continue
         try:
             key = keys.lookup(server.name, env)
         except MailcowCredentialsError as exc:
             warnings.append(f"rate limits on {server.name} not enforced: {exc}")
             continue
-        url = env.get(_env_name(MAILCOW_URL_ENV, server.name)) or server.api_url
+        url = env.get(_env_name(MAILCOW_URL_ENV, server.name)) or (urls or {}).get(server.name) or server.api_url
         verify: Any = server.mailcow_ca_bundle or server.mailcow_tls_verify
         clients[server.name] = MailcowClient(url, key, timeout=timeout, verify=verify, retries=2)
     return clients, warnings
+
+
+def one_server(settings: StackConfig, server: str) -> StackConfig:
+    """The stack as one server's agent works on it: only that server's sending IPs ramp, hold and are
+    recorded. The domains stay as they are, so every mailbox's cap is the one the whole stack plans."""
+    return dataclasses.replace(settings, servers=(settings.server(server),))
+
+
+def worker_for(settings: StackConfig, store: WarmupStore, rows: Iterable[Mapping[str, Any]],
+               outputs: Mapping[str, Any], raw_servers: Any, env: Mapping[str, str], *, stack: str,
+               notifier: Optional[Notifier], server: Optional[str] = None,
+               mailcow_urls: Optional[Mapping[str, str]] = None) -> tuple[Worker, list[str]]:
+    """A worker with every login in ``rows``, the seeds, the IP addresses of ``outputs`` and a Mailcow client
+    per server whose key is known; also warnings naming what was left out and why.
+
+    With ``server`` (the on-server agent) the worker works for that server alone: only its mailboxes send,
+    only its Mailcow's limits are set, only its IPs are recorded, and each seed's cap is its share.
+    """
+    accounts, unknown = mailbox_accounts(settings, rows)
+    warnings = []
+    if unknown:
+        warnings.append(f"{len(unknown)} login(s) for mailboxes the config does not have, ignored: "
+                        f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}")
+    if server is not None:
+        accounts = [a for a in accounts if a.server == server]
+    accounts += seed_accounts(settings, env, server)
+    clients, missing = mailcow_clients(settings, raw_servers, env, only=server, urls=mailcow_urls)
+    worker = Worker(settings if server is None else one_server(settings, server), accounts, store, stack=stack,
+                    addresses=ip_addresses(settings, outputs), mailcow=clients, notifier=notifier)
+    return worker, warnings + missing

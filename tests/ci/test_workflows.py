@@ -193,3 +193,62 @@ def test_provider_tokens_in_the_stack_file_are_dropped_so_the_read_only_ones_app
     doc = yaml.safe_load(stack.read_text())
     assert doc == {"encryptionsalt": "v1:FAKE:SALT",
                    "config": {"coldmail:sshPrivateKey": {"secure": "v1:FAKE-SSH"}, "coldmail:servers": [{"name": "mx1"}]}}
+
+
+# --- The SSH key for pulumi-docker ------------------------------------------------------------------
+
+SSH_AGENT = os.path.join(ROOT, ".github", "scripts", "ssh_agent.sh")
+PROGRAM_JOBS = (("deploy.yml", "up"), ("preview.yml", "preview"), ("drift.yml", "drift"))
+
+
+@pytest.mark.parametrize("name, job_name", PROGRAM_JOBS)
+def test_every_job_running_the_program_has_the_ssh_key_in_an_agent_only_from_its_environment(name, job_name):
+    job = load(name)["jobs"][job_name]
+    steps = job["steps"]
+    pulumi_at = steps.index(pulumi_step(job))
+    [start] = [i for i, s in enumerate(steps) if s.get("run") == "bash .github/scripts/ssh_agent.sh"]
+    [stop] = [i for i, s in enumerate(steps) if s.get("run") == "bash .github/scripts/ssh_agent.sh stop"]
+    assert start < pulumi_at < stop and steps[stop]["if"] == "always()"
+    assert steps[start]["env"] == {"COLDMAIL_SSH_PRIVATE_KEY": "${{ secrets.COLDMAIL_SSH_PRIVATE_KEY }}"}
+    # Only that step sees the key; the job gets it through its (reviewed, main-only) environment.
+    assert [i for i, s in enumerate(steps) if "COLDMAIL_SSH_PRIVATE_KEY" in secrets_of(s)] == [start]
+    assert "COLDMAIL_SSH_PRIVATE_KEY" not in secrets_of(job.get("env", {})) and job["environment"]
+
+
+def test_the_ssh_agent_script_is_shellcheck_clean():
+    proc = subprocess.run([tool("shellcheck"), "--severity=style", SSH_AGENT], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_key_goes_into_an_agent_the_later_steps_use_and_stop_ends_it(tmp_path):
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci-test", "-f", str(key)], check=True,
+                   timeout=60)
+    runner_temp, github_env = tmp_path / "runner-temp", tmp_path / "github-env"
+    runner_temp.mkdir()
+    base = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(runner_temp), "GITHUB_ENV": str(github_env)}
+    start = subprocess.run(["bash", SSH_AGENT], env=dict(base, COLDMAIL_SSH_PRIVATE_KEY=key.read_text()),
+                           capture_output=True, text=True, timeout=60)
+    assert start.returncode == 0, start.stderr
+    exported = dict(line.split("=", 1) for line in github_env.read_text().splitlines())
+    assert sorted(exported) == ["SSH_AGENT_PID", "SSH_AUTH_SOCK"]
+    assert exported["SSH_AUTH_SOCK"] == str(runner_temp / "ssh-agent.sock")
+    later = dict(base, **exported)
+    listed = subprocess.run(["ssh-add", "-L"], env=later, capture_output=True, text=True, timeout=60)
+    assert listed.stdout.split()[:2] == (tmp_path / "key.pub").read_text().split()[:2]
+    # Nothing of the key was written anywhere the runner keeps.
+    assert os.listdir(runner_temp) == ["ssh-agent.sock"] and "PRIVATE KEY" not in github_env.read_text()
+    stop = subprocess.run(["bash", SSH_AGENT, "stop"], env=later, capture_output=True, text=True, timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    gone = subprocess.run(["ssh-add", "-L"], env=later, capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 2  # no agent to talk to
+
+
+def test_without_the_secret_no_agent_starts_and_the_log_says_why(tmp_path):
+    github_env = tmp_path / "github-env"
+    env = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(github_env)}
+    start = subprocess.run(["bash", SSH_AGENT], env=env, capture_output=True, text=True, timeout=60)
+    assert start.returncode == 0 and not github_env.exists()
+    assert start.stdout.startswith("::notice::COLDMAIL_SSH_PRIVATE_KEY is not set in this environment")
+    assert subprocess.run(["bash", SSH_AGENT, "stop"], env=env, timeout=60).returncode == 0

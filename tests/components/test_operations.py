@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import sys
 
 import pytest
 
+from coldmail import model
 from coldmail.cli.parser import build_parser
 from coldmail.model import agentfile
+from coldmail.ops.credentials import rows_from_outputs
 from components.operations import DOCKERFILE, ROOT, agent_command
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "program"))
@@ -84,3 +87,45 @@ def test_no_agent_when_the_config_turns_it_off():
     raw["checks"] = {"agent": False}
     run = run_main(raw)
     assert run.error is None and run.of_type("coldmail:index:Operations") == []
+
+
+def test_the_agent_file_carries_this_servers_domains_and_mailbox_logins_and_no_other_servers(big):
+    doc = agentfile.parse(big.named("mx1-ops-agent").inputs["uploads"][0]["content"])
+    config = model.load(big_raw())
+    mx1 = [d for d in config.domains if d.server == "mx1"]
+    assert sorted(doc.outputs["domains"]) == sorted(d.name for d in mx1) and len(mx1) == 20
+    # The summaries are the ones the stack exports, sending IP included.
+    assert doc.outputs["domains"] == {name: s for name, s in big.outputs["domains"].items() if s["server"] == "mx1"}
+    rows = rows_from_outputs(doc.outputs)
+    assert [r["email"] for r in rows] == sorted(m.address for d in mx1 for m in d.mailboxes)
+    exported = {r["email"]: r["smtp_password"] for r in rows_from_outputs(big.outputs)}
+    assert all(r["smtp_password"] == exported[r["email"]] and r["smtp_host"] == "mx1.ops-example.com" for r in rows)
+    assert doc.host_root == "/host"
+
+
+def test_the_container_reads_the_hosts_backup_tree_read_only_once_the_backup_is_installed(big):
+    agent = big.named("mx1-ops-agent")
+    assert agent.inputs["mounts"] == [
+        {"type": "bind", "source": "/opt/coldmail", "target": "/host/opt/coldmail", "readOnly": True},
+        {"type": "bind", "source": "/var/backups/mailcow", "target": "/host/var/backups/mailcow", "readOnly": True}]
+    assert big.named("mx1-backups-install").urn in agent.dependencies
+
+
+def test_with_backups_off_nothing_is_mounted_and_the_agent_file_names_no_host_tree():
+    raw = copy.deepcopy(prod_raw())
+    raw["backup"] = {"enabled": False}
+    run = run_main(raw)
+    assert run.error is None, run.error
+    agent = run.named("mx1-ops-agent")
+    assert "mounts" not in agent.inputs
+    assert agentfile.parse(agent.inputs["uploads"][0]["content"]).host_root is None
+
+
+def test_the_docker_client_verifies_the_pinned_host_key_and_keeps_no_known_hosts_file(big):
+    # Provider config reaches the engine JSON-encoded.
+    opts = json.loads(big.named("mx1-ops-docker").inputs["sshOpts"])
+    pinned = big.named("mx1-host-key").outputs["publicKeyOpenssh"].strip()
+    assert opts == ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
+                    "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"KnownHostsCommand=/bin/echo %H {pinned}",
+                    "-o", "BatchMode=yes", "-o", "ConnectTimeout=30"]
+    assert big.named("mx2-ops-docker").inputs["sshOpts"] != opts

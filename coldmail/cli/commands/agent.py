@@ -2,7 +2,8 @@
 
 It reads its own config file (rendered by the program), keeps the history on a volume and runs the jobs
 of :data:`AGENT_JOBS` on their schedule; after every job it refreshes the metrics and the status page
-on the volume. The agent is a thin layer: each job calls a capability, exactly as its CLI command does.
+on the volume. The agent is a thin layer: each job calls a capability, exactly as its CLI command does
+(``check``, ``warmup run``, ``backup list``), with what the agent file gives instead of the stack outputs.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from coldmail import model
+from coldmail import backup, model
 from coldmail.checks import CheckContext, run
 from coldmail.checks import metrics as check_metrics
 from coldmail.checks import status_page as pages
 from coldmail.errors import EXIT_FAILED, UsageError
 from coldmail.model import agentfile
+from coldmail.ops import credentials
 from coldmail.ops.history import History
-from coldmail.ops.notify import Notifier
+from coldmail.ops.notify import Notifier, record_and_notify
 from coldmail.ops.schedule import Job, JobRun, Scheduler
+from coldmail.warmup.inputs import worker_for
+from coldmail.warmup.store import WarmupStore
 
 from ..output import LOG, ErrorEntry, Outcome, table
 from ..session import Session
@@ -51,6 +55,32 @@ class Agent:
         report = run(self.context(), kinds, history=self.history, notifier=self.notifier)
         return {"status": report.status, "changes": len(report.changes), "observations": len(report.observations)}
 
+    def mailbox_rows(self) -> list[dict[str, Any]]:
+        """This server's mailbox logins from the agent file, where the agent reaches them (``mail_endpoints``)."""
+        return [{**row, **self.doc.mail_endpoints} for row in credentials.rows_from_outputs(self.doc.outputs)]
+
+    def warmup(self) -> dict[str, Any]:
+        """One worker run (``coldmail warmup run``) for this server's mailboxes, its Mailcow and its IPs."""
+        urls = {self.doc.server: self.doc.mailcow_url} if self.doc.mailcow_url else {}
+        store = WarmupStore(self.history)
+        try:
+            worker, warnings = worker_for(self.stack, store, self.mailbox_rows(), self.doc.outputs,
+                                          self.doc.config.get("servers"), self.session.env, stack=self.doc.stack,
+                                          notifier=self.notifier, server=self.doc.server, mailcow_urls=urls)
+            report = worker.tick()
+        finally:
+            store.close()
+        for line in warnings + report.errors:
+            LOG.warning("warmup: %s", line)
+        return {**report.to_dict(), "warnings": warnings}
+
+    def backups(self) -> dict[str, Any]:
+        """This server's backups, listed from the host's tree (``coldmail backup list``), into the history."""
+        listing = backup.list_local(self.doc.server, self.doc.host_root or "", self.session.env)
+        changes, delivery = record_and_notify(self.history, backup.observations(listing), self.notifier,
+                                              stack=self.doc.stack, what="backup")
+        return {**listing.to_dict(), "changes": len(changes), "alerted": bool(delivery and delivery.ok)}
+
     def publish(self) -> None:
         """Metrics and the status page of the current history, on the volume (and served, if configured)."""
         states = self.history.current()
@@ -75,12 +105,17 @@ class AgentJob:
     enabled: Callable[[Agent], bool] = lambda agent: True
 
 
-#: Every job of the on-server agent, one entry each; warmup, backups and hygiene add theirs here.
+#: Every job of the on-server agent, one entry each, in the order a round runs them: the checks first, so
+#: the warmup's hold reads their latest results.
 AGENT_JOBS: tuple[AgentJob, ...] = (
     AgentJob("checks.hourly", _dt.timedelta(hours=1), lambda a: a.checks(("dns", "auth", "smtp"))),
     AgentJob("checks.blacklist", _dt.timedelta(days=1), lambda a: a.checks(("blacklist",))),
     AgentJob("checks.postmaster", _dt.timedelta(days=1), lambda a: a.checks(("postmaster",)),
              enabled=lambda a: a.stack.checks.postmaster is not None),
+    # Each run sends what is due by now of the day's caps, so a run every few minutes spreads the day's mail.
+    AgentJob("warmup.run", _dt.timedelta(minutes=10), Agent.warmup, enabled=lambda a: bool(a.mailbox_rows())),
+    AgentJob("backup.health", _dt.timedelta(days=1), Agent.backups,
+             enabled=lambda a: a.stack.backup.enabled and a.doc.host_root is not None),
 )
 
 
@@ -89,8 +124,9 @@ def scheduler_for(agent: Agent, jobs: Sequence[AgentJob] = AGENT_JOBS) -> Schedu
                                          lambda j=j: j.run(agent)) for j in jobs if j.enabled(agent)])
 
 
-def agent_run(session: Session, stack: str, *, config_file: str, once: bool = False) -> Outcome:
-    """Run the agent: with ``once`` the due jobs run and it returns; else it runs until SIGTERM."""
+def agent_run(session: Session, stack: str, *, config_file: str, once: bool = False,
+              jobs: Sequence[AgentJob] = AGENT_JOBS) -> Outcome:
+    """Run the agent's ``jobs``: with ``once`` the due ones run and it returns; else it runs until SIGTERM."""
     out = Outcome("agent run", stack=stack)
     try:
         doc = agentfile.read(config_file)
@@ -100,7 +136,7 @@ def agent_run(session: Session, stack: str, *, config_file: str, once: bool = Fa
     if doc.stack != stack:
         raise UsageError(f"the agent file is for stack {doc.stack!r}, not {stack!r}", f"--stack {doc.stack}")
     agent = Agent(doc, session)
-    scheduler = scheduler_for(agent)
+    scheduler = scheduler_for(agent, jobs)
     ran: list[JobRun] = []
 
     def after(runs: list[JobRun]) -> None:

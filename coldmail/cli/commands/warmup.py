@@ -24,8 +24,7 @@ from coldmail.ops.notify import Notifier
 from coldmail.ops.project import stack_file
 from coldmail.warmup import placement as placement_ops
 from coldmail.warmup import status as status_ops
-from coldmail.warmup.inputs import (InputError, ip_addresses, mailbox_accounts, mailcow_clients, read_accounts_file,
-                                    seed_accounts)
+from coldmail.warmup.inputs import InputError, ip_addresses, read_accounts_file, worker_for
 from coldmail.warmup.ramps import current_ramps
 from coldmail.warmup.schedule import ramp_between
 from coldmail.warmup.store import WarmupStore
@@ -177,15 +176,10 @@ def _worker(session: Session, stack_name: str, out: Outcome, store: WarmupStore,
         outputs = automation.plain_outputs(automation.stack_outputs(stack()))
     settings = model.load(raw)
     rows = read_accounts_file(accounts_file) if accounts_file else credentials.rows_from_outputs(outputs)
-    accounts, unknown = mailbox_accounts(settings, rows)
-    if unknown:
-        out.warnings.append(f"{len(unknown)} login(s) for mailboxes the config does not have, ignored: "
-                            f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}")
-    accounts += seed_accounts(settings, session.env)
-    clients, warnings = mailcow_clients(settings, raw.get("servers"), session.env)
+    worker, warnings = worker_for(settings, store, rows, outputs, raw.get("servers"), session.env, stack=stack_name,
+                                  notifier=Notifier.from_env(session.env))
     out.warnings += warnings
-    return Worker(settings, accounts, store, stack=stack_name, addresses=ip_addresses(settings, outputs),
-                  mailcow=clients, notifier=Notifier.from_env(session.env))
+    return worker
 
 
 def warmup_run(session: Session, stack: str, *, config_file: Optional[str] = None, accounts_file: Optional[str] = None,
