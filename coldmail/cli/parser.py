@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     agent = group("agent", "the on-server agent (runs in a container the stack deploys)")
     sp = leaf(agent, "run", "agent run", lambda s, a: c.agent_run(s, a.stack, config_file=a.config, once=a.once),
-              "run the scheduled jobs (checks; other capabilities add theirs) from the agent's config file")
+              "run the scheduled jobs (checks, hygiene, warmup, backup health) from the agent's config file")
     sp.add_argument("--config", required=True, metavar="FILE", help="the agent file the program renders")
     sp.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
     sp.set_defaults(needs_project=False)

@@ -7,10 +7,11 @@ messages are fetched, and each one is fetched once: the store remembers (folder,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from imapclient.exceptions import IMAPClientError
 
+from coldmail.model import StackConfig
 from coldmail.ops import imap
 from coldmail.ops.imap import ImapError
 
@@ -40,6 +41,23 @@ class Fetched:
     uidvalidity: int
     uid: int
     raw: bytes
+
+
+def accounts_from_rows(settings: StackConfig, rows: Iterable[Mapping[str, Any]],
+                       server: Optional[str] = None) -> list[Account]:
+    """The stack's mailboxes (of one server, or all) with their IMAP logins from credential rows; TLS is
+    checked against the server's ``mailcowCaBundle`` when it has one (a self-signed certificate)."""
+    servers = {d.name: settings.server(d.server) for d in settings.domains}
+    accounts = []
+    for row in rows:
+        srv = servers.get(str(row["email"]).rpartition("@")[2])
+        if srv is None or not row.get("imap_password") or (server and srv.name != server):
+            continue
+        # ``tls`` is only ever off in a test's login rows (``AgentFile.mail_endpoints``) to a loopback server.
+        accounts.append(Account(str(row["imap_username"]), str(row["imap_host"]), int(row["imap_port"]),
+                                str(row["imap_password"]), tls=row.get("tls") is not False,
+                                ca_file=srv.mailcow_ca_bundle))
+    return accounts
 
 
 def _connect(account: Account, timeout: float) -> Any:

@@ -129,3 +129,36 @@ def test_the_job_runs_only_on_a_server_with_mailbox_logins_in_its_agent_file(lab
     out = agent_run(Session(project_dir=str(tmp_path), env={"PATH": "/usr/bin:/bin"}), "lab",
                     config_file=str(empty), once=True, jobs=WARMUP_JOB)
     assert (out.exit_code, out.result["runs"], out.result["jobs"]) == (0, [], [])
+
+
+HYGIENE_JOB = [j for j in AGENT_JOBS if j.name == "hygiene.scan"]
+
+
+def test_the_agents_hygiene_job_reads_bounces_in_its_mailboxes_into_the_suppression_list_and_the_rates(
+        lab, lab_stack, tmp_path, mailcows):
+    import smtplib
+
+    from coldmail.hygiene import HygieneStore
+    from tests.hygiene.samples import dsn
+
+    stack = lab_stack(replyShare=0)
+    mx1 = next(m.address for d in stack.settings.domains if d.server == "mx1" for m in d.mailboxes)
+    mx2 = next(m.address for d in stack.settings.domains if d.server == "mx2" for m in d.mailboxes)
+    for owner, gone in ((mx1, "gone-one@dest.test"), (mx2, "gone-two@dest.test")):
+        with smtplib.LMTP("127.0.0.1", lab.lmtp_port, local_hostname="lab.test") as lmtp:
+            lmtp.sendmail("MAILER-DAEMON@mx.remote.test", [owner], dsn(owner, [
+                (gone, "failed", "5.1.1", "550-5.1.1 The email account that you tried to reach does not exist")]))
+    agent_file, history_path = _agent_file(tmp_path, stack, "mx1", mailcows)
+
+    out = agent_run(Session(project_dir=str(tmp_path), env={"PATH": "/usr/bin:/bin"}), "lab",
+                    config_file=agent_file, once=True, jobs=HYGIENE_JOB)
+    assert out.exit_code == 0, (out.errors, out.result)
+    (run,) = out.result["runs"]
+    assert run["job"] == "hygiene.scan" and run["ok"] and run["result"]["new"]["hard"] == 1, run
+
+    history = History(history_path)
+    # Only mx1's mailboxes were read: mx2's bounce waits for mx2's own agent.
+    assert [(s.domain, s.address) for s in HygieneStore(history).suppressions()] == [
+        (mx1.rpartition("@")[2], "gone-one@dest.test")]
+    rates = {s.observation.subject for s in history.current(check_prefix=signals.HYGIENE_BOUNCE_RATE)}
+    assert signals.mailbox_subject(mx1) in rates and signals.mailbox_subject(mx2) not in rates

@@ -14,11 +14,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from coldmail import backup, model
+from coldmail import backup, hygiene, model
 from coldmail.checks import CheckContext, run
 from coldmail.checks import metrics as check_metrics
 from coldmail.checks import status_page as pages
-from coldmail.errors import EXIT_FAILED, UsageError
+from coldmail.errors import EXIT_FAILED, ColdmailError, UsageError
 from coldmail.model import agentfile
 from coldmail.ops import credentials
 from coldmail.ops.history import History
@@ -74,6 +74,25 @@ class Agent:
             LOG.warning("warmup: %s", line)
         return {**report.to_dict(), "warnings": warnings}
 
+    def hygiene(self) -> dict[str, Any]:
+        """Bounces and complaints in this server's mailboxes into the suppression list and the rates
+        (``coldmail suppression scan --no-logs``): the warmup hold reads ``hygiene.*`` from the history."""
+        store = hygiene.HygieneStore(self.history)
+        tally, errors = hygiene.Tally(), []
+        for account in hygiene.accounts_from_rows(self.stack, self.mailbox_rows(), self.doc.server):
+            try:
+                tally.merge(hygiene.ingest_mailbox(store, account))
+            except ColdmailError as exc:
+                errors.append(f"{account.address}: {exc.message}")
+        mailboxes = [m.address for d in self.stack.domains_on(self.doc.server) for m in d.mailboxes]
+        observations = hygiene.observations(hygiene.rates(store, self.history, mailboxes))
+        changes, delivery = record_and_notify(self.history, observations, self.notifier, stack=self.doc.stack,
+                                              what="hygiene")
+        for line in errors:
+            LOG.warning("hygiene: %s", line)
+        return {"new": tally.to_dict(), "changes": len(changes), "errors": errors,
+                "alerted": bool(delivery and delivery.ok)}
+
     def backups(self) -> dict[str, Any]:
         """This server's backups, listed from the host's tree (``coldmail backup list``), into the history."""
         listing = backup.list_local(self.doc.server, self.doc.host_root or "", self.session.env)
@@ -113,6 +132,8 @@ AGENT_JOBS: tuple[AgentJob, ...] = (
     AgentJob("checks.postmaster", _dt.timedelta(days=1), lambda a: a.checks(("postmaster",)),
              enabled=lambda a: a.stack.checks.postmaster is not None),
     # Each run sends what is due by now of the day's caps, so a run every few minutes spreads the day's mail.
+    # Before the warmup, so its hold reads this round's bounce and complaint rates too.
+    AgentJob("hygiene.scan", _dt.timedelta(hours=1), Agent.hygiene, enabled=lambda a: bool(a.mailbox_rows())),
     AgentJob("warmup.run", _dt.timedelta(minutes=10), Agent.warmup, enabled=lambda a: bool(a.mailbox_rows())),
     AgentJob("backup.health", _dt.timedelta(days=1), Agent.backups,
              enabled=lambda a: a.stack.backup.enabled and a.doc.host_root is not None),

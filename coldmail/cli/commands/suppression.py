@@ -88,20 +88,6 @@ def suppression_export(session: Session, stack: str, *, out_file: str, fmt: str 
     return out
 
 
-def _accounts(cfg: model.StackConfig, outputs: dict[str, Any], server: Optional[str]) -> list[hygiene.Account]:
-    """The mailboxes (of one server, or all) with their IMAP logins from the outputs; TLS is checked against the
-    server's ``mailcowCaBundle`` when it has one (a self-signed certificate)."""
-    domains = {d.name: cfg.server(d.server) for d in cfg.domains}
-    accounts = []
-    for row in credentials.rows_from_outputs(outputs):
-        srv = domains.get(str(row["email"]).rpartition("@")[2])
-        if srv is None or not row.get("imap_password") or (server and srv.name != server):
-            continue
-        accounts.append(hygiene.Account(str(row["imap_username"]), str(row["imap_host"]), int(row["imap_port"]),
-                                        str(row["imap_password"]), ca_file=srv.mailcow_ca_bundle))
-    return accounts
-
-
 def suppression_scan(session: Session, stack: str, *, server: Optional[str] = None, since: str = "24h",
                      logs: bool = True, imap: bool = True) -> Outcome:
     """Read Postfix's logs (Mailcow's and the relays') and the reports in every mailbox; update the suppression
@@ -131,7 +117,7 @@ def suppression_scan(session: Session, stack: str, *, server: Optional[str] = No
             scanned["deliveries"] += len(deliveries)
             tally.merge(hygiene.ingest_deliveries(store, deliveries, mailboxes))
     if imap:
-        accounts = _accounts(cfg, outputs, server)
+        accounts = hygiene.accounts_from_rows(cfg, credentials.rows_from_outputs(outputs), server)
         session.progress.write(f"reading reports in {len(accounts)} mailbox(es)…\n")
         for account in accounts:
             try:
