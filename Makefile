@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STACK ?= prod
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test bench system-deps install clean
+.PHONY: plan test bench bench-plan system-deps install clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(PY) benchmarks/converge.py
 	$(PY) benchmarks/checks.py
+
+# `coldmail plan` on 170 domains / 500 mailboxes / 3 servers against the SDK's own registration cost.
+bench-plan: $(STAMP)
+	$(PY) benchmarks/plan.py
 
 clean:
 	rm -rf $(VENV) .coldmail build *.egg-info

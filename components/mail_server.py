@@ -28,6 +28,7 @@ import yaml
 from coldmail.model import Server, StackConfig
 from coldmail.model.mailcow import PINNED_IMAGES
 from coldmail.model.ports import MAILCOW_CONF_KEYS, inbound_ports
+from coldmail.model.secrets import set_secret_command
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
 
 from . import relay as relay_cfg
@@ -183,9 +184,8 @@ class MailServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: MailServerArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         server = args.server
         if server.api_key is None:
-            raise ValueError(
-                f"server {server.name!r} has no Mailcow API key. Set one with: pulumi config set --secret "
-                f"--path 'coldmail:{server.api_key_config_path}' \"$(openssl rand -hex 24)\"")
+            raise ValueError(f"server {server.name!r} has no Mailcow API key. Set one with: "
+                             f"{set_secret_command(f'coldmail:{server.api_key_config_path}')}")
         super().__init__("coldmail:index:MailServer", name, {"plaintextSecrets": list(args.plaintext_secrets)}, opts)
         self._name, self._srv_cfg, self._stack = name, server, args.settings
         self.hostname = server.hostname

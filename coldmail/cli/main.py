@@ -35,6 +35,8 @@ def main(argv: Optional[Sequence[str]] = None, *, pulumi_command: Any = None, en
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
 
+    # `stack init NAME` names its stack positionally; every other command takes --stack.
+    args.stack = getattr(args, "stack_name", None) or args.stack
     out = Outcome(args.command, stack=args.stack)
     try:
         # The on-server agent runs outside any Pulumi project: its own config file says everything.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence, TextIO
 
 from coldmail.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ColdmailError
+from coldmail.ops.project import private_dir
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CHANGES", "ErrorEntry", "Outcome", "error_entries",
            "emit", "check_document", "check_schema", "table", "Progress", "LOG", "setup_logging", "close_logging"]
@@ -24,6 +25,7 @@ __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_CHANGES", "ErrorEnt
 SCHEMA_VERSION = "coldmail.cli/v1"
 
 LOG = logging.getLogger("coldmail")
+LOG_FILE_MODE = 0o600
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,15 +50,21 @@ def _list(items: Mapping[str, Any]) -> dict:
 ERROR = _obj({"kind": _STR, "message": _STR, "path": _NSTR, "fix": _NSTR})
 CHANGES = {"type": "object", "additionalProperties": _INT}
 
-RECORD = _obj({"type": _STR, "name": _STR, "value": _STR, "ttl": {"type": ["integer", "null"]},
+RECORD = _obj({"type": _STR, "name": _STR, "zone": _STR, "value": _STR, "ttl": {"type": ["integer", "null"]},
                "priority": {"type": ["integer", "null"]}, "proxied": _BOOL, "pending": _BOOL, "note": _NSTR})
 SENDING_IP = _obj({"index": _INT, "role": {"enum": ["primary", "floating"]}, "address": _NSTR,
                    "placeholder": _BOOL, "ptr": _STR, "domains": _list(_STR)})
 SECRET_STATUS = _obj({"key": _STR, "status": {"enum": ["set", "plaintext", "not_set"]}, "command": _STR})
 
+PLAN_SUMMARY = _obj({"servers": _INT, "sending_ips": _INT, "domains": _INT, "domains_configured": _INT,
+                     "mailboxes": _INT, "dns_records": _INT,
+                     "records_per_zone": {"type": "object", "additionalProperties": _INT}, "resources": _INT,
+                     "secrets_missing": _INT, "errors": _INT, "warnings": _INT})
+
 PLAN = _obj({
     "stack": _STR,
     "stack_file": _STR,
+    "summary": PLAN_SUMMARY,
     "servers": _list(_obj({"name": _STR, "hostname": _STR, "location": _STR, "server_type": _STR,
                            "mailcow_url": _STR, "ipv6": _NSTR, "ips": _list(SENDING_IP),
                            "host_records": _list(RECORD)})),
@@ -74,14 +82,18 @@ OPERATION = _obj({"operation": {"enum": ["preview", "up", "destroy", "refresh"]}
 
 CONFIG_OP = _obj({"action": {"enum": ["set", "remove"]}, "path": _STR, "value": _NSTR, "secret": _BOOL})
 CONFIG_EDIT = _obj({"edit": _STR, "target": _list(_STR), "operations": _list(CONFIG_OP),
-                    "preview": {"type": ["object", "null"]}, "applied": _BOOL})
+                    "preview": {"type": ["object", "null"]}, "applied": _BOOL, "written": _BOOL,
+                    "apply_command": _NSTR})
+
+STACK_INIT = _obj({"stack": _STR, "created": _BOOL, "backend": _STR, "secrets_provider": _STR, "stack_file": _STR,
+                   "stack_file_exists": _BOOL})
 
 CREDENTIALS_EXPORT = _obj({"file": _STR, "format": {"enum": ["csv", "json"]}, "mode": _STR, "count": _INT,
                            "columns": _list(_STR),
                            "accounts": _list(_obj({"email": _STR, "smtp_host": _STR, "daily_limit": _INT},
                                                   extra=True))})
 
-STATUS = _obj({"outputs": {"type": "object"}, "servers": {"type": ["object", "array", "null"]},
+STATUS = _obj({"outputs": {"type": "object"}, "servers": {"type": ["object", "null"]},
                "mailboxes": _INT, "checks": {"type": ["object", "null"]}})
 
 _NUM = {"type": "number"}
@@ -244,6 +256,7 @@ AGENT_RUN = _obj({
 })
 
 RESULT_SCHEMAS: dict[str, dict] = {
+    "stack init": STACK_INIT,
     "plan": PLAN,
     "preview": OPERATION, "up": OPERATION, "destroy": DESTROY, "refresh": OPERATION,
     "domain add": CONFIG_EDIT, "domain remove": CONFIG_EDIT, "mailbox add": CONFIG_EDIT,
@@ -405,8 +418,17 @@ def emit(outcome: Outcome, as_json: bool, stdout: TextIO, stderr: TextIO) -> Non
 # Logging
 # --------------------------------------------------------------------------------------------
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file, the rotated ones included, is readable by its owner only."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+        os.fchmod(fd, LOG_FILE_MODE)  # a log from an older coldmail may be 0644
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(project_dir: Optional[str], stderr: TextIO, verbose: bool = False) -> Optional[str]:
-    """Log to stderr and to ``.coldmail/logs/coldmail.log`` (rotating); returns the log file path."""
+    """Log to stderr and to ``.coldmail/logs/coldmail.log`` (rotating, 0600 in a 0700 directory)."""
     LOG.setLevel(logging.DEBUG)
     LOG.propagate = False
     for h in list(LOG.handlers):
@@ -418,13 +440,11 @@ def setup_logging(project_dir: Optional[str], stderr: TextIO, verbose: bool = Fa
     LOG.addHandler(console)
     if not project_dir:
         return None
-    log_dir = os.path.join(project_dir, ".coldmail", "logs")
     try:
-        os.makedirs(log_dir, exist_ok=True)
-        path = os.path.join(log_dir, "coldmail.log")
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+        path = os.path.join(private_dir(project_dir, "logs"), "coldmail.log")
+        fh = _PrivateRotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
     except OSError as exc:
-        LOG.warning("cannot write the log file under %s: %s", log_dir, exc)
+        LOG.warning("cannot write the log file under %s: %s", os.path.join(project_dir, ".coldmail"), exc)
         return None
     fh.setLevel(logging.DEBUG)
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

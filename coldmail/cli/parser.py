@@ -10,7 +10,7 @@ import argparse
 from typing import Any, Callable
 
 from coldmail.errors import UsageError
-from coldmail.ops.automation import DEFAULT_PARALLEL
+from coldmail.ops.automation import DEFAULT_PARALLEL, MAX_PARALLEL
 
 from . import commands as c
 from .session import Session
@@ -35,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="secrets provider for new stacks (default: passphrase from $PULUMI_CONFIG_PASSPHRASE)")
     common.add_argument("--verbose", "-v", action="store_true", help="debug logs on stderr")
     ops = _Parser(add_help=False)
-    ops.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
-                     help=f"resource operations at once (default {DEFAULT_PARALLEL}: Cloudflare rate limit)")
+    ops.add_argument("--parallel", type=_int_in(1, MAX_PARALLEL), default=DEFAULT_PARALLEL, metavar="N",
+                     help=f"resource operations at once, 1..{MAX_PARALLEL} (default {DEFAULT_PARALLEL}: "
+                          "Cloudflare rate limit)")
+    create = _Parser(add_help=False)
+    create.add_argument("--create", action="store_true",
+                        help="create the stack if the backend does not have it (else: an error listing the stacks)")
     apply_ = _Parser(add_help=False)
     apply_.add_argument("--yes", "-y", action="store_true", help="apply without asking (needed when not on a terminal)")
 
@@ -56,16 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
         g.required = True
         return g
 
-    sp = leaf(sub, "plan", "plan", lambda s, a: c.plan(s, a.stack, config_file=a.config),
+    sp = leaf(sub, "plan", "plan", lambda s, a: c.plan(s, a.stack, config_file=a.config, domains=a.domains,
+                                                     details=a.details),
               "show what the stack would build, with no credentials and no pulumi CLI")
     sp.add_argument("--config", default=None, help="read this stack file instead of Pulumi.<stack>.yaml")
+    sp.add_argument("--domain", action="append", default=[], dest="domains", metavar="NAME",
+                    help="also show this domain's DNS records and mailboxes (repeatable)")
+    sp.add_argument("--details", action="store_true",
+                    help="show every domain's records, the host records and the resource counts")
+    stk = group("stack", "create a stack")
+    sp = leaf(stk, "init", "stack init", lambda s, a: c.stack_init(s, a.stack),
+              "create a stack in the backend (the only command that creates one, besides --create)")
+    sp.add_argument("stack_name", metavar="NAME", help="the new stack, e.g. staging")
     sp = leaf(sub, "preview", "preview", lambda s, a: c.preview(
-        s, a.stack, parallel=a.parallel, expect_no_changes=a.expect_no_changes, diff=a.diff),
-        "preview the changes to the real stack", [ops])
+        s, a.stack, parallel=a.parallel, expect_no_changes=a.expect_no_changes, diff=a.diff, create=a.create),
+        "preview the changes to the real stack", [ops, create])
     sp.add_argument("--expect-no-changes", action="store_true", help="exit 3 when anything would change")
     sp.add_argument("--diff", action="store_true", help="show property-level diffs")
-    leaf(sub, "up", "up", lambda s, a: c.up(s, a.stack, yes=a.yes, parallel=a.parallel),
-         "create or update everything (asks first unless --yes)", [ops, apply_])
+    leaf(sub, "up", "up", lambda s, a: c.up(s, a.stack, yes=a.yes, parallel=a.parallel, create=a.create),
+         "create or update everything (asks first unless --yes)", [ops, apply_, create])
     sp = leaf(sub, "destroy", "destroy", lambda s, a: c.destroy(
         s, a.stack, yes=a.yes, parallel=a.parallel, keep_data=a.keep_data, backup_dir=a.backup_dir),
         "delete every resource of the stack (asks first unless --yes)", [ops, apply_])
@@ -134,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("--service", required=True, help="postfix, dovecot, rspamd, …")
     sp.add_argument("--since", default=None, help="only lines since: 30m, 1h, 2d or 2026-08-05T10:00:00Z")
-    sp.add_argument("--tail", type=int, default=1000, help="at most this many lines (default 1000)")
+    sp.add_argument("--tail", type=_int_in(1, 100000), default=1000, help="at most this many lines (default 1000)")
     sp = leaf(srv, "queue", "server queue", lambda s, a: c.server_queue(
         s, a.stack, a.name, flush=a.flush, delete=a.delete, yes=a.yes),
         "Postfix's queue (deferred mail by reason and destination); flush it or delete one message", [apply_])
@@ -185,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--imap-host", default=None, help="read this IMAP server instead of the stack's report mailboxes")
     sp.add_argument("--imap-user", default=None, help="its login; the password comes from "
                     "$COLDMAIL_REPORTS_IMAP_PASSWORD or --password-stdin, never the command line")
-    sp.add_argument("--imap-port", type=int, default=None, help="default 993 (ssl) or 143 (starttls, plain)")
+    sp.add_argument("--imap-port", type=_int_in(1, 65535), default=None, help="default 993 (ssl) or 143 (starttls, plain)")
     sp.add_argument("--imap-tls", choices=("ssl", "starttls", "plain"), default=None,
                     help="default ssl; plain only to this machine (127.0.0.1, ::1, localhost)")
     sp.add_argument("--imap-ca-file", default=None, help="PEM file of the CA to trust for the IMAP certificate")
@@ -279,6 +292,19 @@ def _groups(parser: argparse.ArgumentParser) -> set[str]:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {name for name, p in sub.choices.items()
             if any(isinstance(a, argparse._SubParsersAction) for a in p._actions)}
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``lo..hi``, else a usage error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n} is out of range: use {lo}..{hi}")
+        return n
+    return parse
 
 
 def guess_command(argv: list[str]) -> str:

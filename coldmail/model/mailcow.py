@@ -8,8 +8,9 @@ from typing import Optional
 MIB = 1024 * 1024
 #: The sizes Mailcow's UI offers; below 384 bits its openssl call fails, past 4096 it is not offered.
 DKIM_KEY_SIZES = (1024, 2048, 3072, 4096)
-#: RFC 8301 recommends 2048 bits; smaller keys need an explicit opt-in.
+#: RFC 8301 asks for 2048 bits: the schema and the policy pack's dkim-key-size rule refuse smaller keys.
 DKIM_MIN_STRONG_BITS = 2048
+DKIM_STRONG_KEY_SIZES = tuple(n for n in DKIM_KEY_SIZES if n >= DKIM_MIN_STRONG_BITS)
 DEFAULT_DKIM_SELECTOR = "dkim"
 _API_KEY = re.compile(r"^[A-Za-z0-9-]{16,255}$")
 _RELEASE_TAG = re.compile(r"^\d{4}-\d{2}[a-z]?$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .catalogue import USABLE_DISK_SHARE
-from .domains import read_domains
+from .domains import NameList, read_domains
 from .errors import ConfigError, ConfigIssue
 from .monitoring import read_checks
 from .reader import NAMESPACE, Section, TopSection, decode
@@ -22,6 +22,9 @@ from .sizing import disk_need_mb
 from .stackfile import TOP_LEVEL_KEYS
 from .types import Domain, Limits, Server, StackConfig
 from .warmup import read_warmup_exchange
+
+SERVERS_FIX = ("add a server with `name`, `hostname`, `sshPublicKey` and `adminCidrs` (Pulumi.prod.yaml has one), "
+               "or run `coldmail server add`")
 
 
 def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: list[Domain], limits: Limits) -> None:
@@ -59,12 +62,15 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
     reports = read_reports(issues, raw.get("reports"))
     backup = read_backup(issues, raw.get("backup"))
     checks = read_checks(issues, raw.get("checks"))
-    names_default = raw.get("names") if isinstance(raw.get("names"), Mapping) else {}
-    Section(issues, f"{NAMESPACE}:names", names_default, ("firstNames", "lastNames"))
+    names = Section(issues, f"{NAMESPACE}:names", raw.get("names"), ("firstNames", "lastNames"))
+    name_lists = {key: NameList(names.sub(key), names.list(key)) for key in ("firstNames", "lastNames")}
 
-    servers = read_servers(issues, top.list("servers", required=True, fix="add at least one server"))
+    server_items = top.list("servers", required=True, fix=SERVERS_FIX)
+    if isinstance(raw.get("servers"), list) and not raw["servers"]:
+        top.error("servers", "lists no server", SERVERS_FIX)
+    servers = read_servers(issues, server_items)
     domains = read_domains(issues, top.list("domains", required=True, fix="add at least one domain"),
-                           servers, names_default, dmarc.phase)
+                           servers, name_lists, dmarc.phase, limits.max_mailboxes_per_domain)
     _check_capacity(issues, servers, domains, limits)
     check_ptr_names_unique(issues, servers)
     if issues:

@@ -65,7 +65,8 @@ def set_secret_command(path: str, stack: Optional[str] = None) -> str:
         return f"{pre} {path} < ~/.ssh/coldmail_ed25519"
     if _OFFSITE_KEY.fullmatch(path):
         return f"{pre} --path '{path}'   # paste the value at the prompt"
-    return f"{pre} --path '{path}' \"$(openssl rand -hex 24)\""
+    # Piped, so the generated key never stands on a command line.
+    return f"openssl rand -hex 24 | {pre} --path '{path}'"
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ import re
 from typing import Any, Optional
 
 from .errors import ConfigIssue
-from .mailcow import DKIM_KEY_SIZES, DKIM_MIN_STRONG_BITS, DEFAULT_DKIM_SELECTOR, dkim_selector_problem
+from .mailcow import (DEFAULT_DKIM_SELECTOR, DKIM_KEY_SIZES, DKIM_MIN_STRONG_BITS, DKIM_STRONG_KEY_SIZES,
+                      dkim_selector_problem)
 from .names import email_problem
 from .reader import NAMESPACE, Section, is_secure
 from .secrets import OFFSITE_SECRETS
+from .sizing import MAX_MAILBOXES_PER_DOMAIN
 from .types import BackupConfig, DkimConfig, DmarcConfig, DnsConfig, Limits, OffsiteBackup, Rollout
 from .warmup import EXCHANGE_KEYS, WarmupPlan
 
@@ -40,15 +42,17 @@ def read_dkim(issues: list[ConfigIssue], data: Any) -> DkimConfig:
     why = dkim_selector_problem(selector)
     if why:
         r.error("selector", f"{selector!r} is not a valid DKIM selector", f"use a selector that {why}")
-    allow_weak = r.bool("allowWeakKeys", False)
-    key_size = r.int("keySize", 2048)
-    if key_size not in DKIM_KEY_SIZES:
-        r.error("keySize", f"must be one of {', '.join(map(str, DKIM_KEY_SIZES))}, got {key_size}", "use 2048")
-        key_size = 2048
-    elif key_size < DKIM_MIN_STRONG_BITS and not allow_weak:
-        r.error("keySize", f"{key_size}-bit DKIM keys are weak (RFC 8301 recommends 2048)",
-                "use 2048, or set `dkim.allowWeakKeys: true` if a DNS host limits TXT length")
-    return DkimConfig(selector, key_size, allow_weak)
+    if r.has("allowWeakKeys"):
+        r.error("allowWeakKeys", f"is no longer supported: keys under {DKIM_MIN_STRONG_BITS} bits are refused "
+                "(RFC 8301), here and by the policy pack's mandatory dkim-key-size rule", "remove it")
+    sizes = ", ".join(map(str, DKIM_STRONG_KEY_SIZES))
+    key_size = r.int("keySize", DKIM_MIN_STRONG_BITS)
+    if key_size not in DKIM_STRONG_KEY_SIZES:
+        weak = key_size in DKIM_KEY_SIZES
+        r.error("keySize", f"{key_size}-bit DKIM keys are weak (RFC 8301 asks for at least {DKIM_MIN_STRONG_BITS})"
+                if weak else f"must be one of {sizes}, got {key_size}", f"use {DKIM_MIN_STRONG_BITS}")
+        key_size = DKIM_MIN_STRONG_BITS
+    return DkimConfig(selector, key_size)
 
 
 def read_warmup(issues: list[ConfigIssue], data: Any) -> WarmupPlan:
@@ -57,6 +61,9 @@ def read_warmup(issues: list[ConfigIssue], data: Any) -> WarmupPlan:
         *EXCHANGE_KEYS))
     start = r.int("startPerIpPerDay", 20, 1, 1000)
     growth = r.float("growthFactor", 2.0, 1.0, 3.0, fix="use 1.5-2.0; faster ramps get IPs blocked")
+    if growth == 1.0:
+        r.error("growthFactor", "1.0 is a ramp that never grows: the IPs would stay at the start volume",
+                "use 1.5-2.0")
     period = r.int("periodDays", 7, 1, 60)
     cap = r.int("maxPerIpPerDay", 300, 1, 100000)
     per_mailbox = r.int("maxPerMailboxPerDay", 40, 1, 2000)
@@ -93,7 +100,7 @@ def read_dns(issues: list[ConfigIssue], data: Any) -> DnsConfig:
 
 def read_limits(issues: list[ConfigIssue], data: Any) -> Limits:
     r = Section(issues, f"{NAMESPACE}:limits", data, ("maxMailboxesPerDomain", "mailboxHeadroom"))
-    return Limits(r.int("maxMailboxesPerDomain", 5, 1, 500), r.int("mailboxHeadroom", 2, 0, 100))
+    return Limits(r.int("maxMailboxesPerDomain", MAX_MAILBOXES_PER_DOMAIN, 1, 500), r.int("mailboxHeadroom", 2, 0, 100))
 
 
 def read_rollout(issues: list[ConfigIssue], data: Any) -> Rollout:

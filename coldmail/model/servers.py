@@ -157,10 +157,12 @@ def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
             r.error("serverType", f"{server_type} has {memory} GB RAM; Mailcow needs 6 GiB + swap",
                     "use cx32/cpx31 (8 GB) or larger, or set both `skipClamd: true` and `allowSmallServer: true`")
         image = r.choice("image", "debian-12", IMAGES)
+        before = len(issues)
         n_fips = r.int("floatingIps", 0, 0, 20)
+        fips_known = len(issues) == before
         ptr_raw = r.list("ptrNames")
         ptr_names: list[str] = []
-        if ptr_raw and len(ptr_raw) != n_fips:
+        if ptr_raw and len(ptr_raw) != n_fips and fips_known:
             r.error("ptrNames", f"has {len(ptr_raw)} names for {n_fips} floating IPs", "give exactly one PTR name per floating IP, or remove `ptrNames`")
         for k in range(n_fips):
             if k < len(ptr_raw) and isinstance(ptr_raw[k], str):
@@ -187,7 +189,8 @@ def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
         api_key = api_key_raw if isinstance(api_key_raw, str) else None
         if api_key is not None and api_key_problem(api_key):
             r.error("mailcowApiKey", api_key_problem(api_key) or "",
-                    f"generate one: pulumi config set --secret --path 'servers[{i}].mailcowApiKey' \"$(openssl rand -hex 24)\"")
+                    f"generate one: openssl rand -hex 24 | pulumi config set --secret --path "
+                    f"'coldmail:servers[{i}].mailcowApiKey'")
             api_key = None
         servers.append(Server(
             name=name, hostname=hostname or "", zone=zone, zone_id=r.str("zoneId"), location=location,
@@ -205,12 +208,13 @@ def read_servers(issues: list[ConfigIssue], items: list) -> list[Server]:
 
 
 def check_ptr_names_unique(issues: list[ConfigIssue], servers: list[Server]) -> None:
-    """FCrDNS needs one name per IP: a PTR name used twice gives two A records for one name."""
-    seen: dict[str, str] = {}
+    """FCrDNS needs one name per IP: a PTR name used twice, or equal to a server's hostname (the primary
+    IP's PTR), gives two A records for one name."""
+    seen: dict[str, str] = {s.hostname: f"servers[{i}].hostname" for i, s in enumerate(servers) if s.hostname}
     for i, s in enumerate(servers):
         for k, ptr in enumerate(s.ptr_names):
             if ptr in seen:
                 issues.append(ConfigIssue(f"{NAMESPACE}:servers[{i}].ptrNames[{k}]",
                                           f"PTR name {ptr!r} is also used by {seen[ptr]}",
                                           "give every IP its own PTR name (FCrDNS needs a 1:1 mapping)"))
-            seen.setdefault(ptr, f"servers[{i}]")
+            seen.setdefault(ptr, f"servers[{i}].ptrNames[{k}]")

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 #: The four limits of a Mailcow domain, as the providers and ``edit/domain`` name them.
 LIMIT_KEYS = ("max_mailboxes", "domain_quota_mb", "max_mailbox_quota_mb", "default_mailbox_quota_mb")
 
+#: Cold-email practice: one complaint spike burns every mailbox of a domain, so a domain keeps few of them.
+#: The schema refuses more (``coldmail:limits.maxMailboxesPerDomain`` raises it); the policy pack warns.
+MAX_MAILBOXES_PER_DOMAIN = 5
+
 
 def step_up(n: int) -> int:
     """The step a limit of at least ``n`` is rounded to: the smallest power of two not below ``n``."""

@@ -133,7 +133,6 @@ class DmarcConfig:
 class DkimConfig:
     selector: str
     key_size: int
-    allow_weak_keys: bool
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ account; secrets default to the passphrase provider with the passphrase from the
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -19,6 +21,7 @@ from pulumi.automation import errors as auto_errors
 
 from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
 from coldmail.ops.edits import ConfigOp
+from coldmail.ops.project import private_dir
 
 INSTALL_HELP = (
     "the `pulumi` CLI is not installed (or not on PATH); `coldmail plan` works without it, this command does not.\n"
@@ -33,6 +36,8 @@ PASSPHRASE_HELP = (
 )
 DEFAULT_PARALLEL = 4
 """Cloudflare allows 1,200 API calls per 5 minutes; more parallel steps only buy 429s."""
+MAX_PARALLEL = 64
+"""``pulumi --parallel`` reads 0 as unbounded; coldmail asks for a bound."""
 
 
 class AutomationError(ColdmailError):
@@ -60,6 +65,18 @@ class OperationFailed(AutomationError):
     kind = "operation_failed"
 
 
+class StackNotFound(AutomationError):
+    """A command named a stack the backend does not have; nothing was created."""
+
+    kind = "stack_not_found"
+    exit_code = EXIT_BAD_INPUT
+
+
+class PolicyPackMissing(AutomationError):
+    kind = "policy_pack_missing"
+    exit_code = EXIT_BAD_INPUT
+
+
 @dataclass
 class StackOptions:
     project_dir: str
@@ -68,16 +85,34 @@ class StackOptions:
     """State backend URL; default ``PULUMI_BACKEND_URL`` or ``file://<project>/.coldmail/state``."""
     secrets_provider: str = "passphrase"
     pulumi_command: Optional[auto.PulumiCommand] = None
+    """The CLI to run; it needs :meth:`CliCommand.run_with_input` to set secrets (tests inject a fake)."""
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class CliCommand(auto.PulumiCommand):
+    """The SDK's ``PulumiCommand`` plus a run that feeds standard input.
+
+    ``Workspace.set_config`` passes the value on the command line, where every user of the host can read
+    it in the process list; secrets go through :meth:`run_with_input` instead.
+    """
+
+    def run_with_input(self, args: Sequence[str], cwd: str, additional_env: Mapping[str, str],
+                       stdin: str) -> auto.CommandResult:
+        """Run ``pulumi <args>`` with ``stdin`` as its standard input; raises CommandError like ``run``."""
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        done = subprocess.run([self.command, "--non-interactive", *args], input=stdin, capture_output=True,
+                              text=True, cwd=cwd, env=env, check=False)
+        result = auto.CommandResult(stdout=done.stdout, stderr=done.stderr, code=done.returncode)
+        if done.returncode != 0:
+            raise auto_errors.create_command_error(result)
+        return result
 
 
 def backend_url(opts: StackOptions) -> str:
     url = opts.backend or opts.env.get("PULUMI_BACKEND_URL")
     if url:
         return url
-    state = os.path.join(os.path.abspath(opts.project_dir), ".coldmail", "state")
-    os.makedirs(state, exist_ok=True)
-    return "file://" + state
+    return "file://" + private_dir(opts.project_dir, "state")
 
 
 def pulumi_command(opts: StackOptions) -> auto.PulumiCommand:
@@ -87,7 +122,7 @@ def pulumi_command(opts: StackOptions) -> auto.PulumiCommand:
     if shutil.which("pulumi", path=opts.env.get("PATH")) is None:
         raise PulumiMissing()
     try:
-        return auto.PulumiCommand(skip_version_check=bool(opts.env.get("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK")))
+        return CliCommand(skip_version_check=bool(opts.env.get("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK")))
     except FileNotFoundError as exc:
         raise PulumiMissing() from exc
 
@@ -98,25 +133,61 @@ def check_passphrase(opts: StackOptions) -> None:
         raise PassphraseMissing()
 
 
-def open_stack(opts: StackOptions, create: bool = True) -> auto.Stack:
-    """Select the stack (creating it when ``create``) with the project directory as the workspace."""
+def workspace(opts: StackOptions) -> auto.LocalWorkspace:
+    """The project directory as a workspace; needs the CLI and, for the passphrase provider, a passphrase."""
     command = pulumi_command(opts)
     check_passphrase(opts)
-    ws = auto.LocalWorkspaceOptions(
-        pulumi_command=command,
-        secrets_provider=opts.secrets_provider,
-        env_vars={"PULUMI_BACKEND_URL": backend_url(opts), "PULUMI_SKIP_UPDATE_CHECK": "true"},
-    )
-    work_dir = os.path.abspath(opts.project_dir)
+    return auto.LocalWorkspace(
+        work_dir=os.path.abspath(opts.project_dir), pulumi_command=command, secrets_provider=opts.secrets_provider,
+        env_vars={"PULUMI_BACKEND_URL": backend_url(opts), "PULUMI_SKIP_UPDATE_CHECK": "true"})
+
+
+def stack_names(ws: auto.LocalWorkspace) -> list[str]:
+    try:
+        return sorted(s.name for s in ws.list_stacks())
+    except auto_errors.CommandError as exc:
+        raise _failed("cannot list the stacks", exc) from exc
+
+
+def open_stack(opts: StackOptions, create: bool = False) -> auto.Stack:
+    """Select the stack; with ``create`` a missing stack is created first.
+
+    :raises StackNotFound: the stack does not exist and ``create`` is false; it lists the existing stacks.
+    """
+    ws = workspace(opts)
     try:
         if create:
-            return auto.create_or_select_stack(opts.stack, work_dir=work_dir, opts=ws)
-        return auto.select_stack(opts.stack, work_dir=work_dir, opts=ws)
+            return auto.Stack.create_or_select(opts.stack, ws)
+        return auto.Stack.select(opts.stack, ws)
     except auto_errors.StackNotFoundError as exc:
-        raise AutomationError(f"stack {opts.stack!r} does not exist in {backend_url(opts)}",
-                              f"run `coldmail up --stack {opts.stack}` first, or pass the right --backend") from exc
+        known = stack_names(ws)
+        raise StackNotFound(
+            f"stack {opts.stack!r} does not exist in {backend_url(opts)}; existing stacks: "
+            f"{', '.join(known) or 'none'}",
+            f"check --stack, pass the right --backend, or create it: coldmail stack init {opts.stack}") from exc
     except auto_errors.CommandError as exc:
         raise _failed(f"cannot open stack {opts.stack!r}", exc) from exc
+
+
+def init_stack(opts: StackOptions) -> bool:
+    """Create the stack in the backend; False when it exists already (nothing changes then)."""
+    ws = workspace(opts)
+    try:
+        auto.Stack.create(opts.stack, ws)
+    except auto_errors.StackAlreadyExistsError:
+        return False
+    except auto_errors.CommandError as exc:
+        raise _failed(f"cannot create stack {opts.stack!r}", exc) from exc
+    return True
+
+
+def policy_pack(project_dir: str) -> str:
+    """The project's CrossGuard pack, which every preview and update runs: a missing pack is an error."""
+    path = os.path.join(os.path.abspath(project_dir), "policy")
+    if not os.path.isfile(os.path.join(path, "PulumiPolicy.yaml")):
+        raise PolicyPackMissing(f"the policy pack {path} is missing, so its mandatory rules cannot run",
+                                "restore it: git checkout -- policy")
+    return path
 
 
 def _tail(text: str, n: int = 15) -> str:
@@ -124,8 +195,23 @@ def _tail(text: str, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
+_STREAMS = re.compile(r"\n stdout: (?P<stdout>.*)\n stderr: (?P<stderr>.*)\Z", re.S)
+
+
+def cli_message(exc: auto_errors.CommandError, n: int = 15) -> str:
+    """What the CLI said when it failed: the end of its stderr, else of its stdout.
+
+    The SDK keeps both only inside the error's text (``code: … stdout: … stderr: …``); that text never
+    holds the command line.
+    """
+    m = _STREAMS.search(str(exc))
+    if m is None:
+        return _tail(str(exc), n)
+    return _tail(m.group("stderr"), n) or _tail(m.group("stdout"), n)
+
+
 def _failed(what: str, exc: auto_errors.CommandError) -> OperationFailed:
-    detail = _tail(getattr(exc, "stderr", "") or str(exc)) or _tail(getattr(exc, "stdout", ""))
+    detail = cli_message(exc)
     return OperationFailed(f"{what}: {detail}" if detail else what,
                            "see the log (.coldmail/logs/coldmail.log) and the messages above")
 
@@ -190,7 +276,7 @@ def preview(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL, expect_no_ch
     tap, t0 = _Tap(on_event), time.monotonic()
     try:
         result = stack.preview(parallel=parallel, expect_no_changes=expect_no_changes or None, diff=diff or None,
-                               on_event=tap)
+                               policy_packs=[policy_pack(stack.workspace.work_dir)], on_event=tap)
         changes = dict(result.change_summary or {})
     except auto_errors.CommandError as exc:
         if expect_no_changes and tap.summary is not None and has_changes(tap.summary):
@@ -218,7 +304,8 @@ def _report(operation: str, result: Any, tap: _Tap, seconds: float, **extra: Any
 
 
 def up(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL, on_event: Optional[OnEvent] = None) -> OperationReport:
-    result, tap, seconds = _apply("up", stack.up, on_event, parallel=parallel)
+    result, tap, seconds = _apply("up", stack.up, on_event, parallel=parallel,
+                                  policy_packs=[policy_pack(stack.workspace.work_dir)])
     return _report("up", result, tap, seconds, outputs=plain_outputs(result.outputs))
 
 
@@ -237,7 +324,8 @@ def refresh(stack: auto.Stack, *, parallel: int = DEFAULT_PARALLEL,
 # --------------------------------------------------------------------------------------------
 
 def read_config(stack: auto.Stack) -> dict[str, Any]:
-    """The stack's whole config (``ns:key`` → ConfigValue), decrypted in memory only."""
+    """The stack's whole config (``ns:key`` → ConfigValue), decrypted in memory only: what the day-2
+    capabilities read when the Pulumi CLI can open the stack (secrets included)."""
     try:
         return dict(stack.get_all_config())
     except auto_errors.CommandError as exc:
@@ -245,17 +333,25 @@ def read_config(stack: auto.Stack) -> dict[str, Any]:
 
 
 def write_config(stack: auto.Stack, ops: Sequence[ConfigOp]) -> None:
-    """Apply the ops in order, each as ``pulumi config set|rm --path``."""
-    try:
-        for op in ops:
+    """Apply the ops in order, each as ``pulumi config set|rm --path``; a secret value goes on stdin.
+
+    :raises OperationFailed: with the CLI's own message; the ops before it are written (callers that
+        need all or nothing keep a :class:`coldmail.ops.project.StackFileSnapshot`).
+    """
+    ws = stack.workspace
+    for op in ops:
+        try:
             if op.action == "remove":
                 stack.remove_config(op.path, path=True)
+            elif op.secret:
+                env = {**ws.env_vars, **({"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {})}
+                ws.pulumi_command.run_with_input(["config", "set", "--path", op.path, "--secret", "--stack",
+                                                  stack.name], ws.work_dir, env, op.value or "")
             else:
-                stack.set_config(op.path, auto.ConfigValue(op.value or "", secret=op.secret), path=True)
-    except auto_errors.CommandError as exc:
-        # The SDK's message would echo the command line, and with it a secret value.
-        raise OperationFailed(f"writing {op.path} failed: {_tail(getattr(exc, 'stderr', ''), 5)}",
-                              "the stack file may be half-edited; check `git diff Pulumi.*.yaml`") from None
+                stack.set_config(op.path, auto.ConfigValue(op.value or "", secret=False), path=True)
+        except auto_errors.CommandError as exc:
+            raise OperationFailed(f"writing {op.path} failed: {cli_message(exc, 5) or 'the CLI gave no reason'}",
+                                  "nothing was applied; fix the cause and run the command again") from None
 
 
 def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:

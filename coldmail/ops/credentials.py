@@ -99,6 +99,13 @@ def write_private(path: str, text: str, force: bool = False) -> None:
         if not force:
             raise CredentialsError(f"{path} exists; kept it", "choose another --out, or pass --force to replace it", 2)
         os.unlink(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    except (FileNotFoundError, NotADirectoryError):
+        raise CredentialsError(f"cannot write {path}: the directory {os.path.dirname(path) or '.'} does not exist",
+                               "create it first, or pass an --out in an existing directory", 2) from None
+    except OSError as exc:
+        raise CredentialsError(f"cannot write {path}: {exc.strerror}",
+                               "pass an --out in a directory you can write to", 2) from None
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)

@@ -17,7 +17,6 @@ from typing import Any, Mapping, Optional, Sequence
 
 from coldmail import model as cm
 from coldmail.model.names import normalise_domain
-from coldmail.model.stackfile import namespaced
 
 NS = cm.NAMESPACE
 
@@ -46,6 +45,8 @@ class Edit:
     target: list[str]
     raw: dict[str, Any]
     ops: list[ConfigOp] = field(default_factory=list)
+    argv: list[str] = field(default_factory=list)
+    """The ``coldmail`` arguments that make this same edit, every default resolved (for "apply with …")."""
 
     def set(self, path: str, value: Any, secret: bool = False) -> None:
         text = value if isinstance(value, str) else json.dumps(value)
@@ -57,11 +58,6 @@ class Edit:
 
 class EditRefused(cm.ConfigError):
     """The edit cannot apply (unknown domain, server still in use…); ``issues`` says why and the fix."""
-
-
-def raw_from_config_map(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``stack.get_all_config()`` (``ConfigValue``s; structured values come back as JSON strings) as raw config."""
-    return namespaced(config, NS)
 
 
 def validate(edit: Edit) -> cm.StackConfig:
@@ -77,10 +73,11 @@ def _current(raw: Mapping[str, Any]) -> cm.StackConfig:
 
 
 def _norm(name: str) -> str:
+    """The schema's form of a domain or host name; a name that is none stays as typed for the schema to report."""
     try:
         return normalise_domain(name)
-    except ValueError:  # compared as typed; the schema reports bad names
-        return name.strip().lower()
+    except ValueError:
+        return name.strip()
 
 
 def _domain_index(raw: Mapping[str, Any], name: str) -> int:
@@ -119,7 +116,9 @@ def least_loaded_ip(stack: cm.StackConfig, server: cm.Server) -> int:
 
 def domain_add(raw: Mapping[str, Any], name: str, server: Optional[str] = None, ip: Optional[int] = None,
                mailboxes: Optional[int] = None) -> Edit:
+    """Add a domain, written as the schema normalises it (``NEW-ACME.COM`` → ``new-acme.com``)."""
     stack = _current(raw)
+    name = _norm(name)
     edit = Edit("domain add", [name], copy.deepcopy(dict(raw)))
     if server is None:
         if not stack.servers:
@@ -140,6 +139,8 @@ def domain_add(raw: Mapping[str, Any], name: str, server: Optional[str] = None, 
     if ip is not None:
         edit.set(f"domains[{k}].ip", ip)
     edit.set(f"domains[{k}].mailboxes.count", entry["mailboxes"]["count"])
+    edit.argv = ["domain", "add", name, "--server", str(server)] + (["--ip", str(ip)] if ip is not None else []) + [
+        "--mailboxes", str(entry["mailboxes"]["count"])]
     return edit
 
 
@@ -156,7 +157,7 @@ def domain_move(raw: Mapping[str, Any], name: str, ip: int) -> Edit:
     if domain.ip == ip:
         raise EditRefused([cm.ConfigIssue(f"{NS}:domains[{i}].ip", f"{name} already sends from IP {ip}",
                                           "pick another IP of the server")])
-    edit = Edit("domain move", [name, str(ip)], copy.deepcopy(dict(raw)))
+    edit = Edit("domain move", [name, str(ip)], copy.deepcopy(dict(raw)), argv=["domain", "move", name, "--ip", str(ip)])
     edit.raw["domains"][i]["ip"] = ip
     edit.set(f"domains[{i}].ip", ip)
     return edit
@@ -164,7 +165,7 @@ def domain_move(raw: Mapping[str, Any], name: str, ip: int) -> Edit:
 
 def domain_remove(raw: Mapping[str, Any], name: str) -> Edit:
     i = _domain_index(raw, name)
-    edit = Edit("domain remove", [name], copy.deepcopy(dict(raw)))
+    edit = Edit("domain remove", [name], copy.deepcopy(dict(raw)), argv=["domain", "remove", name])
     del edit.raw["domains"][i]
     edit.remove(f"domains[{i}]")
     return edit
@@ -214,7 +215,8 @@ def _write_list(edit: Edit, i: int, was_list: bool, old: list, new: list) -> Non
 
 def mailbox_add(raw: Mapping[str, Any], addresses: Sequence[str], name: Optional[str] = None) -> Edit:
     stack = _current(raw)
-    edit = Edit("mailbox add", list(addresses), copy.deepcopy(dict(raw)))
+    edit = Edit("mailbox add", list(addresses), copy.deepcopy(dict(raw)),
+                argv=["mailbox", "add", *addresses] + (["--name", name] if name else []))
     by_domain: dict[int, list[str]] = {}
     for a in addresses:
         local, domain = _split(a)
@@ -231,7 +233,7 @@ def mailbox_add(raw: Mapping[str, Any], addresses: Sequence[str], name: Optional
 
 def mailbox_remove(raw: Mapping[str, Any], addresses: Sequence[str]) -> Edit:
     stack = _current(raw)
-    edit = Edit("mailbox remove", list(addresses), copy.deepcopy(dict(raw)))
+    edit = Edit("mailbox remove", list(addresses), copy.deepcopy(dict(raw)), argv=["mailbox", "remove", *addresses])
     by_domain: dict[int, set[str]] = {}
     for a in addresses:
         local, domain = _split(a)
@@ -265,7 +267,11 @@ def server_add(raw: Mapping[str, Any], name: str, hostname: str, floating_ips: i
                admin_cidrs: Sequence[str], location: Optional[str] = None, server_type: Optional[str] = None,
                api_key: Optional[str] = None) -> Edit:
     """Add a server; its Mailcow API key is generated here and only ever written encrypted."""
+    hostname = _norm(hostname)
     edit = Edit("server add", [name], copy.deepcopy(dict(raw)))
+    edit.argv = ["server", "add", name, "--hostname", hostname, "--floating-ips", str(floating_ips),
+                 "--ssh-public-key", ssh_public_key, *[a for c in admin_cidrs for a in ("--admin-cidr", c)]]
+    edit.argv += (["--location", location] if location else []) + (["--server-type", server_type] if server_type else [])
     servers = edit.raw.setdefault("servers", [])
     k = len(servers)
     if k == 1 and isinstance(servers[0], Mapping):
@@ -305,7 +311,7 @@ def server_remove(raw: Mapping[str, Any], name: str) -> Edit:
                                         f"move it (`server:` another server) or `coldmail domain remove {d.get('name')}` first"))
     if users:
         raise EditRefused(users)
-    edit = Edit("server remove", [name], copy.deepcopy(dict(raw)))
+    edit = Edit("server remove", [name], copy.deepcopy(dict(raw)), argv=["server", "remove", name])
     del edit.raw["servers"][k]
     edit.remove(f"servers[{k}]")
     return edit
@@ -318,7 +324,7 @@ def server_remove(raw: Mapping[str, Any], name: str) -> Edit:
 def dmarc_phase(raw: Mapping[str, Any], name: str, phase: str) -> Edit:
     """Set one domain's DMARC policy (``domains[i].dmarcPhase``: none, quarantine or reject)."""
     i = _domain_index(raw, name)
-    edit = Edit("dmarc advance", [name], copy.deepcopy(dict(raw)))
+    edit = Edit("dmarc advance", [name], copy.deepcopy(dict(raw)), argv=["dmarc", "advance", name])
     edit.raw["domains"][i]["dmarcPhase"] = phase
     edit.set(f"domains[{i}].dmarcPhase", phase)
     return edit

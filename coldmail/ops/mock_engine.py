@@ -9,19 +9,24 @@ secret is a visible placeholder, never anything that could be mistaken for a rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import ipaddress
 import json
 import logging
 import runpy
-import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from functools import cached_property
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import pulumi
 from pulumi.runtime import mocks as _mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import resource as sdk_resource
+from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 #: Prefix of every placeholder password or key the mocks return.
 PLACEHOLDER = "PLACEHOLDER"
@@ -29,6 +34,8 @@ PLACEHOLDER = "PLACEHOLDER"
 DKIM_PENDING = "PENDING"
 _PLACEHOLDER_NET = ipaddress.ip_network("198.18.0.0/15")
 _PLACEHOLDER_NET6 = ipaddress.ip_network("2001:db8::/32")
+#: ``PLACEHOLDER-`` and 12 digest characters: short enough for any secret, long enough to stay unique.
+_MIN_PLACEHOLDER = len(PLACEHOLDER) + 13
 
 
 @dataclass
@@ -57,26 +64,68 @@ class Recorded:
 
 @dataclass
 class ProgramRun:
+    """Every registration of one program run, indexed once: lookups cost the same at 10 or 10,000 resources.
+
+    The run is read-only once :func:`run_program` returns; the indexes are built on first use.
+    """
+
     resources: list[Recorded]
     invokes: list[tuple[str, dict[str, Any]]]
     logs: list[tuple[str, str]]
     error: Optional[BaseException]
     outputs: dict[str, Any]
 
+    @cached_property
+    def _by_urn(self) -> dict[str, Recorded]:
+        return {r.urn: r for r in self.resources}
+
+    def _grouped(self, key: Callable[[Recorded], str]) -> dict[str, list[Recorded]]:
+        out: dict[str, list[Recorded]] = {}
+        for r in self.resources:
+            out.setdefault(key(r), []).append(r)
+        return out
+
+    @cached_property
+    def _by_type(self) -> dict[str, list[Recorded]]:
+        return self._grouped(lambda r: r.type)
+
+    @cached_property
+    def _by_name(self) -> dict[str, list[Recorded]]:
+        return self._grouped(lambda r: r.name)
+
+    @cached_property
+    def _children(self) -> dict[str, list[Recorded]]:
+        return self._grouped(lambda r: r.parent)
+
     def of_type(self, typ: str) -> list[Recorded]:
-        return [r for r in self.resources if r.type == typ]
+        return list(self._by_type.get(typ, ()))
 
     def named(self, name: str) -> Recorded:
-        found = [r for r in self.resources if r.name == name]
+        found = self._by_name.get(name, [])
         if len(found) != 1:
             raise KeyError(f"{len(found)} resources named {name!r}")
         return found[0]
 
+    def find(self, typ: str, name: str) -> Optional[Recorded]:
+        """The resource of type ``typ`` named ``name``, or None."""
+        return next((r for r in self._by_name.get(name, ()) if r.type == typ), None)
+
     def by_urn(self, urn: str) -> Recorded:
-        for r in self.resources:
-            if r.urn == urn:
-                return r
-        raise KeyError(urn)
+        return self._by_urn[urn]
+
+    def children(self, urn: str) -> list[Recorded]:
+        return list(self._children.get(urn, ()))
+
+    def descendants(self, urn: str, typ: Optional[str] = None) -> list[Recorded]:
+        """Every resource below ``urn`` (children, their children...), in registration order per level."""
+        out: list[Recorded] = []
+        todo = [urn]
+        while todo:
+            for r in self._children.get(todo.pop(), ()):
+                todo.append(r.urn)
+                if typ is None or r.type == typ:
+                    out.append(r)
+        return out
 
     def descends_from(self, r: Recorded, ancestor_urn: str) -> bool:
         seen = set()
@@ -84,10 +133,10 @@ class ProgramRun:
             if r.parent == ancestor_urn:
                 return True
             seen.add(r.parent)
-            try:
-                r = self.by_urn(r.parent)
-            except KeyError:
+            parent = self._by_urn.get(r.parent)
+            if parent is None:
                 return False
+            r = parent
         return False
 
 
@@ -121,8 +170,13 @@ class _Allocator:
 
 
 def placeholder_secret(name: str, length: int) -> str:
-    base = f"{PLACEHOLDER}-{name}-"
-    return (base * (length // len(base) + 1))[: max(length, len(PLACEHOLDER))]
+    """A visible stand-in secret of ``length`` characters, distinct for every ``name``.
+
+    The name's digest comes first, so two resources never share a value even when their names only
+    differ past the cut: a password attached to the wrong mailbox stays detectable.
+    """
+    base = f"{PLACEHOLDER}-{hashlib.sha256(name.encode()).hexdigest()[:16]}-{name}-"
+    return (base * (length // len(base) + 1))[: max(length, _MIN_PLACEHOLDER)]
 
 
 def pending_dkim_key(domain: str) -> str:
@@ -196,28 +250,28 @@ class ColdmailMocks(pulumi.runtime.Mocks):
         return {}
 
 
-def _has_secret(value: Any) -> bool:
-    if rpc.is_rpc_secret(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_secret(v) for v in value.values())
+def _plain(value: Any) -> tuple[Any, bool]:
+    """``value`` with every wire-secret wrapper removed, and whether it held one (one walk for both)."""
+    if isinstance(value, dict):
+        if rpc.is_rpc_secret(value):
+            return _plain(value["value"])[0], True
+        out, secret = {}, False
+        for k, v in value.items():
+            out[k], inner = _plain(v)
+            secret = secret or inner
+        return out, secret
     if isinstance(value, (list, tuple)):
-        return any(_has_secret(v) for v in value)
-    return False
-
-
-def _plain(value: Any) -> Any:
-    if rpc.is_rpc_secret(value):
-        return _plain(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+        items = [_plain(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
 
 
 class RecordingMonitor(_mocks.MockMonitor):
-    """The SDK's mock monitor, plus a record of the options the engine would get for each resource."""
+    """The SDK's mock monitor, plus a record of the options the engine would get for each resource.
+
+    It answers ``RegisterResource`` itself so each request is deserialized once, for the mocks and the
+    record alike.
+    """
 
     def __init__(self, mocks: ColdmailMocks) -> None:
         super().__init__(mocks)
@@ -225,14 +279,24 @@ class RecordingMonitor(_mocks.MockMonitor):
         self._lock = threading.Lock()
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC name)
-        response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
-            return response
+            return super().RegisterResource(request)
+        _ensure_event_loop()
+        urn = self.make_urn(request.parent, request.type, request.name)
         raw_inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        registration = self.resources.get(response.urn)
+        rid, state = self.mocks.new_resource(_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=raw_inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False))
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = _mocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        inputs, secret_inputs = {}, []
+        for key, value in raw_inputs.items():
+            inputs[key], secret = _plain(value)
+            if secret:
+                secret_inputs.append(key)
         rec = Recorded(
-            type=request.type, name=request.name, urn=response.urn, id=response.id,
-            inputs=_plain(raw_inputs), outputs=_plain(dict(registration.state)) if registration else {},
+            type=request.type, name=request.name, urn=urn, id=rid or "",
+            inputs=inputs, outputs=_plain(state)[0],
             custom=bool(request.custom), parent=request.parent, provider=request.provider,
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
@@ -240,10 +304,10 @@ class RecordingMonitor(_mocks.MockMonitor):
             additional_secret_outputs=list(request.additionalSecretOutputs),
             replace_on_changes=list(request.replaceOnChanges), ignore_changes=list(request.ignoreChanges),
             protect=bool(request.protect),
-            secret_inputs=sorted(k for k, v in raw_inputs.items() if _has_secret(v)))
+            secret_inputs=sorted(secret_inputs))
         with self._lock:
             self.recorded.append(rec)
-        return response
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
 
 
 class _LogCapture(logging.Handler):
@@ -263,19 +327,24 @@ Program = Union[Callable[[], Any], str]
 
 
 def run_program(program: Program, config: Mapping[str, Any], *, project: str = "coldmail",
-                stack: str = "prod", secret_keys: Sequence[str] = (), preview: bool = False,
-                mocks: Optional[ColdmailMocks] = None) -> ProgramRun:
+                stack: str = "prod", secret_keys: Sequence[str] = (), mocks: Optional[ColdmailMocks] = None,
+                read_exports: bool = True) -> ProgramRun:
     """Run ``program`` (a callable, or the path of a ``__main__.py``) under recording mocks.
 
     ``config`` maps namespaced keys (``coldmail:servers``) to values; structured values may be given as
     Python objects. Returns every registration; an exception raised by the program is returned in
-    ``error`` rather than raised, together with whatever was registered before it.
+    ``error`` rather than raised, together with whatever was registered before it. The run is an update,
+    not a preview, so every Output resolves and the mocks only ever see known values. With
+    ``read_exports`` false the stack's exports are left unread (``outputs`` stays empty), which saves
+    resolving every exported value when only the registrations matter.
     """
     mocks = mocks or ColdmailMocks()
     monitor = RecordingMonitor(mocks)
     capture = _LogCapture()
     logger = logging.getLogger(f"coldmail.engine.{id(capture)}")
     logger.propagate = False
+    # The SDK logs a few debug lines per resource; nobody reads them, so they are never formatted.
+    logger.setLevel(logging.INFO)
     logger.addHandler(capture)
     error: Optional[BaseException] = None
     outputs: dict[str, Any] = {}
@@ -287,7 +356,7 @@ def run_program(program: Program, config: Mapping[str, Any], *, project: str = "
     asyncio.set_event_loop(loop)
     pulumi.runtime.settings.ROOT.set(None)
     try:
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger,
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, logger=logger,
                                  monitor=monitor)
         pulumi.runtime.set_all_config(_encode_config(config), secret_keys=list(secret_keys))
 
@@ -297,11 +366,14 @@ def run_program(program: Program, config: Mapping[str, Any], *, project: str = "
                 program()
             else:
                 runpy.run_path(program, run_name="__main__")
+            if not read_exports:
+                return None
             root = pulumi.runtime.settings.get_root_resource()
             exported = dict(getattr(root, "outputs", {}) or {})
             return pulumi.Output.all(**exported).apply(outputs.update) if exported else None
 
-        _run()
+        with engine_runtime():
+            _run()
     except BaseException as exc:  # noqa: BLE001 - reported to the caller, who decides
         error = _unwrap(exc)
     finally:
@@ -309,6 +381,34 @@ def run_program(program: Program, config: Mapping[str, Any], *, project: str = "
         asyncio.set_event_loop(previous)
         logger.removeHandler(capture)
     return ProgramRun(list(monitor.recorded), list(mocks.invokes), capture.records, error, outputs)
+
+
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def engine_runtime() -> Iterator[None]:
+    """The runtime settings of a mocked run; whatever they were is restored afterwards.
+
+    - The SDK's capture of where each resource was declared is skipped: it walks the whole Python stack
+      per resource, and only a real engine reads it.
+    - The cyclic garbage collector is paused: a run makes millions of short-lived objects (an Output, a
+      future and a task per property), and scanning them costs a third of the run, while the cycles it
+      leaves behind are a few MB that the collector takes once it runs again.
+    """
+    original = getattr(sdk_resource, "_get_stack_trace", None)
+    collecting = gc.isenabled()
+    if original is not None:
+        sdk_resource._get_stack_trace = _no_stack_trace
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+        if original is not None:
+            sdk_resource._get_stack_trace = original
 
 
 def _current_loop():

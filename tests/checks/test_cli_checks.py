@@ -24,6 +24,7 @@ def project(tmp_path):
     d = tmp_path / "proj"
     d.mkdir()
     shutil.copy(os.path.join(FIXTURE_PROJECT, "Pulumi.yaml"), d / "Pulumi.yaml")
+    shutil.copytree(os.path.join(FIXTURE_PROJECT, "policy"), d / "policy")
     # No Mailcow API key in the file (as when it is encrypted): nothing tries to reach a Mailcow.
     raw = {**STACK_RAW, "servers": [{k: v for k, v in s.items() if k != "mailcowApiKey"} for s in STACK_RAW["servers"]]}
     (d / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": {f"coldmail:{k}": v for k, v in raw.items()}}))

@@ -39,12 +39,18 @@ def make_project(tmp_path) -> str:
     d.mkdir()
     for name in ("Pulumi.yaml", "__main__.py", "Pulumi.prod.yaml"):
         shutil.copy(os.path.join(FIXTURE_PROJECT, name), d / name)
+    shutil.copytree(os.path.join(FIXTURE_PROJECT, "policy"), d / "policy")
     return str(d)
 
 
 def stack_config(project: str, stack: str = "prod") -> dict[str, Any]:
     with open(os.path.join(project, f"Pulumi.{stack}.yaml"), encoding="utf-8") as fh:
         return dict((yaml.safe_load(fh) or {}).get("config") or {})
+
+
+def raw_of(project: str, stack: str = "prod") -> dict[str, Any]:
+    """The ``coldmail:*`` keys of the project's stack file, without the namespace."""
+    return {k.split(":", 1)[1]: v for k, v in stack_config(project, stack).items() if k.startswith("coldmail:")}
 
 
 def run_cli(argv: list[str], project: Optional[str] = None, fake: Any = None, env: Optional[dict] = None,

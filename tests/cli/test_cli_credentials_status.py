@@ -20,16 +20,23 @@ CREDS = [
      "daily_limit": 20},
 ]
 API_KEY, ADMIN_PW = "PLACEHOLDER-api-key-0000000000", "PLACEHOLDER-admin-pw-0000"
-# the shape of the program's `servers` export (components/mail_server.py summary), secrets included
+# The program's exports (__main__.py): `servers` and `domains` in clear, `server_secrets` and `credentials` secret.
 SERVERS = {"mx1": {"server_id": "1001", "hostname": "mx1.acme-mailops.com", "ipv4_address": "203.0.113.10",
                    "ipv6_address": "2001:db8::1", "mailcow_url": "https://mx1.acme-mailops.com",
                    "floating_ips": [{"index": 1, "ip": "203.0.113.11", "ptr": "mx1-ip1.acme-mailops.com"}],
-                   "api_key": API_KEY, "admin_password": ADMIN_PW, "relayhost_ids": {"1": "12"}}}
+                   "relayhost_ids": {"1": "12"}}}
+SERVER_SECRETS = {"mx1": {"api_key": API_KEY, "admin_password": ADMIN_PW}}
+DOMAINS = {"acme-growth.com": {"unicode_name": "acme-growth.com", "server": "mx1", "ip_index": 1,
+                               "sending_ip": "203.0.113.11", "ptr_name": "mx1-ip1.acme-mailops.com",
+                               "dmarc_phase": "none", "zone_id": "0123456789abcdef0123456789abcdef",
+                               "mailboxes": ["anna.berg@acme-growth.com", "jonas.schulz@acme-growth.com"],
+                               "daily_limit_per_mailbox": 20, "records": ["MX acme-growth.com"]}}
 
 
 def fake():
-    return FakePulumiCommand(outputs={"servers": SERVERS, "credentials": CREDS},
-                             secret_outputs=("credentials", "servers"))
+    return FakePulumiCommand(outputs={"servers": SERVERS, "server_secrets": SERVER_SECRETS, "domains": DOMAINS,
+                                      "credentials": CREDS},
+                             secret_outputs=("server_secrets", "credentials"))
 
 
 def test_csv_export_round_trips_through_the_csv_module_with_the_sequencer_columns(project, tmp_path):
@@ -82,6 +89,15 @@ def test_passwords_reach_the_terminal_only_with_show_passwords(project, tmp_path
     assert PW1 in r.stdout and r.doc["result"]["accounts"][0]["smtp_password"] == PW1
 
 
+def test_export_into_a_missing_directory_is_bad_input(project, tmp_path):
+    out = tmp_path / "missing-dir" / "x.csv"
+    r = run_cli(["credentials", "export", "--stack", "prod", "--out", str(out), "--json"], project, fake())
+    assert r.code == 2
+    (err,) = r.doc["errors"]
+    assert err["kind"] == "credentials"
+    assert err["message"] == f"cannot write {out}: the directory {out.parent} does not exist"
+
+
 def test_export_without_credentials_in_the_outputs_fails_and_writes_nothing(project, tmp_path):
     out = tmp_path / "c.csv"
     r = run_cli(["credentials", "export", "--stack", "prod", "--out", str(out), "--json"], project,
@@ -98,15 +114,27 @@ def test_status_shows_outputs_with_secrets_masked_and_the_latest_checks(project)
     r = run_cli(["status", "--stack", "prod", "--json"], project, fake())
     assert r.code == 0
     res = r.doc["result"]
-    assert res["outputs"]["credentials"] == "[secret]" and res["mailboxes"] == 2 and res["checks"] is None
-    assert res["servers"]["mx1"]["ipv4_address"] == "203.0.113.10" and res["servers"]["mx1"]["api_key"] == "[secret]"
-    for secret in (PW1, API_KEY, ADMIN_PW):
+    assert res["outputs"]["credentials"] == "[secret]" and res["outputs"]["server_secrets"] == "[secret]"
+    assert res["outputs"]["domains"] == DOMAINS and res["servers"] == SERVERS
+    assert res["mailboxes"] == 2 and res["checks"] is None
+    for secret in (PW1, PW2, API_KEY, ADMIN_PW):
         assert secret not in r.stdout
     os.makedirs(os.path.join(project, ".coldmail", "checks"))
     with open(os.path.join(project, ".coldmail", "checks", "latest.json"), "w") as fh:
         json.dump({"ok": True, "checks": [{"name": "ptr", "ok": True}]}, fh)
     r = run_cli(["status", "--stack", "prod"], project, fake())
-    assert r.code == 0 and PW1 not in r.stdout and API_KEY not in r.stdout and ADMIN_PW not in r.stdout
-    assert "203.0.113.10" in r.stdout
-    assert "203.0.113.11 (mx1-ip1.acme-mailops.com)" in r.stdout and '"name": "ptr"' in r.stdout
+    assert r.code == 0
+    for secret in (PW1, PW2, API_KEY, ADMIN_PW):
+        assert secret not in r.stdout and secret not in r.stderr
+    assert "mx1     203.0.113.10  2001:db8::1  https://mx1.acme-mailops.com  203.0.113.11 (mx1-ip1.acme-mailops.com)" \
+        in r.stdout
+    assert '"name": "ptr"' in r.stdout
     assert run_cli(["status", "--stack", "prod", "--json"], project, fake()).doc["result"]["checks"]["ok"] is True
+
+
+def test_status_masks_a_secret_named_field_even_in_a_clear_output(project):
+    leaky = {"mx1": dict(SERVERS["mx1"], api_key=API_KEY)}
+    r = run_cli(["status", "--stack", "prod", "--json"], project,
+                FakePulumiCommand(outputs={"servers": leaky, "credentials": CREDS}, secret_outputs=("credentials",)))
+    assert r.code == 0 and API_KEY not in r.stdout
+    assert r.doc["result"]["servers"]["mx1"]["api_key"] == "[secret]"

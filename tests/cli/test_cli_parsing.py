@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from coldmail import cli
 from coldmail.cli.output import check_document
 
@@ -30,6 +32,18 @@ def test_common_options_are_accepted_after_every_subcommand():
     a = parse("credentials", "export", "--format", "json", "--out", "f.json", "--force")
     assert (a.command, a.format, a.out, a.force, a.show_passwords) == ("credentials export", "json", "f.json", True, False)
     assert parse("preview", "--stack", "prod", "--expect-no-changes").expect_no_changes is True
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["up", "--parallel", "0"], "argument --parallel: 0 is out of range: use 1..64"),
+    (["preview", "--parallel", "-3"], "argument --parallel: -3 is out of range: use 1..64"),
+    (["refresh", "--parallel", "many"], "argument --parallel: 'many' is not a whole number"),
+])
+def test_numeric_flags_out_of_range_are_usage_errors(project, argv, message):
+    r = run_cli(argv + ["--stack", "prod", "--json"], project)
+    assert r.code == 2
+    (err,) = r.doc["errors"]
+    assert err["kind"] == "usage" and err["message"].endswith(message)
 
 
 def test_unknown_command_exits_2_with_usage_on_stderr(project):

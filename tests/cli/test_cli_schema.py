@@ -48,7 +48,8 @@ def test_the_examples_in_docs_cli_md_match_the_schemas():
     text = open(DOC, encoding="utf-8").read()
     blocks = re.findall(r"```json\n(.*?)\n```", text, re.S)
     docs = [json.loads(b) for b in blocks]
-    assert {d["command"] for d in docs} >= {"plan", "preview", "up", "domain add", "credentials export", "status"}
+    assert {d["command"] for d in docs} >= {"stack init", "plan", "preview", "up", "domain add", "credentials export",
+                                            "status"}
     for d in docs:
         assert check_document(d) == [], d["command"]
         assert check_schema(d, ENVELOPE) == []

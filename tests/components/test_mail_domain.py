@@ -7,36 +7,24 @@ import pulumi_random as random
 import pytest
 
 from coldmail import model as cm
+from coldmail.model import tokens
+from coldmail.model.names import component_name
 from coldmail.model import records as rec
 from coldmail.ops.mock_engine import pending_dkim_key, run_program
 from components.mail_domain import MailDomain, MailDomainArgs
 from dynamic_providers.relayhost import MailcowRelayhost, MailcowRelayhostArgs
+from tests.support.stacks import raw_stack
 
-DNS = "cloudflare:index/dnsRecord:DnsRecord"
-DOMAIN = "pulumi-python:dynamic/coldmail:MailcowDomain"
-DKIM = "pulumi-python:dynamic/coldmail:MailcowDkim"
-SET = "pulumi-python:dynamic/coldmail:MailcowMailboxSet"
-RELAY = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
-GET_ZONE = "cloudflare:index/getZone:getZone"
 IPS = ["198.18.0.10", "198.18.0.11", "198.18.0.12"]
 IPV6 = "2001:db8::10"
+GAMMA_ZONE_ID = "0123456789abcdef0123456789abcdef"
 
-BASE = {
-    "servers": [{
-        "name": "mx1", "hostname": "mx1.ops-example.com", "floatingIps": 2,
-        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEY test@example",
-        "adminCidrs": ["203.0.113.0/28"],
-    }],
-    "domains": [
-        {"name": "alpha-example.com", "ip": 0, "mailboxes": {"count": 2, "pattern": "user{n}"}},
-        {"name": "beta-example.com", "ip": 2, "mailboxes": {"count": 3, "pattern": "user{n}"}, "mailboxQuotaMb": 2048},
-        {"name": "sub.alpha-example.com", "ip": 1, "mailboxes": [{"localPart": "sales", "name": "Sam Sales"}]},
-        {"name": "gamma-example.com", "ip": 1, "zoneId": "0123456789abcdef0123456789abcdef",
-         "mailboxes": {"count": 1, "pattern": "user{n}"}},
-    ],
-    "dmarc": {"rua": "dmarc@ops-example.com"},
-    "limits": {"mailboxHeadroom": 2},
-}
+BASE = raw_stack(
+    {"name": "alpha-example.com", "ip": 0, "mailboxes": {"count": 2, "pattern": "user{n}"}},
+    {"name": "beta-example.com", "ip": 2, "mailboxes": {"count": 3, "pattern": "user{n}"}, "mailboxQuotaMb": 2048},
+    {"name": "sub.alpha-example.com", "ip": 1, "mailboxes": [{"localPart": "sales", "name": "Sam Sales"}]},
+    {"name": "gamma-example.com", "ip": 1, "zoneId": GAMMA_ZONE_ID, "mailboxes": {"count": 1, "pattern": "user{n}"}},
+    limits={"mailboxHeadroom": 2})
 
 
 class StandInServer:
@@ -55,33 +43,31 @@ class StandInServer:
             for i in range(1, srv.floating_ips + 1)}
 
 
-def run(raw):
+def run(run_ok, raw):
     stack = cm.load(raw)
 
     def program():
         servers = {s.name: StandInServer(s) for s in stack.servers}
         for d in stack.domains:
-            MailDomain(d.name.replace(".", "-"), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
+            MailDomain(component_name(d.name), MailDomainArgs(domain=d, settings=stack, server=servers[d.server]))
 
-    result = run_program(program, config={})
-    assert result.error is None, repr(result.error)
-    return stack, result
+    return stack, run_ok(program)
 
 
 @pytest.fixture(scope="module")
-def prog():
-    return run(BASE)
+def prog(run_ok):
+    return run(run_ok, BASE)
 
 
 def records_of(result, domain_component):
     comp = result.named(domain_component)
-    return {r.name.removeprefix(f"{domain_component}-dns-"): r for r in result.of_type(DNS) if r.parent == comp.urn}
+    return {r.name.removeprefix(f"{domain_component}-dns-"): r for r in result.of_type(tokens.DNS_RECORD) if r.parent == comp.urn}
 
 
 def test_every_record_has_exact_name_type_content_and_settings(prog):
     stack, result = prog
     for d in stack.domains:
-        comp = d.name.replace(".", "-")
+        comp = component_name(d.name)
         ipv6 = (IPV6,) if d.ip == 0 else ()
         dkim_txt = f"v=DKIM1;k=rsa;t=s;s=email;p={pending_dkim_key(d.name)}"
         want = rec.domain_records(stack, d, rec.SendingAddresses((IPS[d.ip],), ipv6), dkim_txt)
@@ -109,7 +95,7 @@ def test_mx_points_at_the_server_hostname_and_spf_lists_only_the_domains_ip(prog
 
 def test_txt_records_are_in_cloudflare_form_and_concatenate_to_the_raw_value(prog):
     _, result = prog
-    for r in result.of_type(DNS):
+    for r in result.of_type(tokens.DNS_RECORD):
         if r.inputs["type"] != "TXT":
             continue
         content = r.inputs["content"]
@@ -122,8 +108,8 @@ def test_txt_records_are_in_cloudflare_form_and_concatenate_to_the_raw_value(pro
 
 def test_no_mail_record_is_proxied(prog):
     _, result = prog
-    assert result.of_type(DNS)
-    assert all(r.inputs.get("proxied") is False for r in result.of_type(DNS))
+    assert result.of_type(tokens.DNS_RECORD)
+    assert all(r.inputs.get("proxied") is False for r in result.of_type(tokens.DNS_RECORD))
 
 
 def test_dkim_record_content_is_derived_from_the_dkim_resource_output(prog):
@@ -158,7 +144,7 @@ def test_domain_on_primary_ip_uses_no_relayhost(prog):
     _, result = prog
     domain = result.named("alpha-example-com-domain")
     assert domain.inputs["relayhost_id"] == "0"
-    relays = {r.urn for r in result.of_type(RELAY)}
+    relays = {r.urn for r in result.of_type(tokens.MAILCOW_RELAYHOST)}
     assert not relays & set(domain.dependencies)
 
 
@@ -182,34 +168,34 @@ def test_mailcow_domain_is_sized_from_the_config(prog):
 def test_every_child_is_parented_and_prefixed_by_its_domain_component(prog):
     stack, result = prog
     for d in stack.domains:
-        comp = result.named(d.name.replace(".", "-"))
-        assert comp.type == "coldmail:index:MailDomain"
+        comp = result.named(component_name(d.name))
+        assert comp.type == tokens.MAIL_DOMAIN
         kids = [r for r in result.resources if result.descends_from(r, comp.urn)]
         assert kids and all(r.name.startswith(comp.name + "-") for r in kids)
-        assert {r.type for r in kids} >= {DNS, DOMAIN, DKIM, SET, "coldmail:index:MailboxSet"}
+        assert {r.type for r in kids} >= {tokens.DNS_RECORD, tokens.MAILCOW_DOMAIN, tokens.MAILCOW_DKIM, tokens.MAILCOW_MAILBOX_SET, tokens.MAILBOX_SET}
     assert len({r.urn for r in result.resources}) == len(result.resources)
 
 
 def test_zone_is_looked_up_once_per_zone_and_never_when_its_id_is_configured(prog):
     _, result = prog
-    lookups = [args["filter"]["name"] for token, args in result.invokes if token == GET_ZONE]
+    lookups = [args["filter"]["name"] for token, args in result.invokes if token == tokens.GET_ZONE]
     # ops-example.com holds the DMARC report authorisations (the rua mailbox lives there).
     assert sorted(lookups) == ["alpha-example.com", "beta-example.com", "ops-example.com"]
     gamma = records_of(result, "gamma-example-com")
     auth = gamma.pop("dmarc-report-auth")
     assert auth.inputs["name"] == "gamma-example.com._report._dmarc.ops-example.com"
-    assert auth.inputs["zoneId"] != "0123456789abcdef0123456789abcdef"
-    assert all(r.inputs["zoneId"] == "0123456789abcdef0123456789abcdef" for r in gamma.values())
+    assert auth.inputs["zoneId"] != GAMMA_ZONE_ID
+    assert all(r.inputs["zoneId"] == GAMMA_ZONE_ID for r in gamma.values())
     sub = records_of(result, "sub-alpha-example-com")
     alpha = records_of(result, "alpha-example-com")
     assert sub["mx"].inputs["zoneId"] == alpha["mx"].inputs["zoneId"]
     assert sub["mx"].inputs["name"] == "sub.alpha-example.com"
 
 
-def test_mta_sts_and_tls_rpt_records_follow_the_dns_settings():
+def test_mta_sts_and_tls_rpt_records_follow_the_dns_settings(run_ok):
     raw = copy.deepcopy(BASE)
     raw["dns"] = {"mtaSts": True, "tlsRpt": True, "autoconfig": False, "ttl": 600}
-    _, result = run(raw)
+    _, result = run(run_ok, raw)
     got = records_of(result, "beta-example-com")
     assert sorted(got) == ["dkim", "dmarc", "dmarc-report-auth", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
     assert got["tls-rpt"].inputs["content"] == '"v=TLSRPTv1; rua=mailto:dmarc@ops-example.com"'

@@ -7,31 +7,21 @@ import pulumi
 import pytest
 
 from coldmail import model as cm
-from coldmail.ops.mock_engine import PLACEHOLDER, run_program
+from coldmail.model import tokens
+from coldmail.ops.mock_engine import PLACEHOLDER
 from components.mailbox_set import MailboxSet, MailboxSetArgs, planned_daily_sends
+from tests.support.stacks import raw_stack, server
 
-PASSWORD = "random:index/randomPassword:RandomPassword"
-SET = "pulumi-python:dynamic/coldmail:MailcowMailboxSet"
-
-BASE = {
-    "servers": [{
-        "name": "mx1", "hostname": "mx1.ops-example.com", "floatingIps": 1,
-        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEY test@example",
-        "adminCidrs": ["203.0.113.0/28"],
-    }],
-    "domains": [
-        {"name": "alpha-example.com", "ip": 1, "mailboxQuotaMb": 512,
-         "mailboxes": [{"localPart": "anna.berg", "name": "Anna Berg"}, {"localPart": "jonas", "name": "Jonas"}]},
-        {"name": "beta-example.com", "ip": 1, "mailboxes": {"count": 4, "pattern": "user{n}"}},
-    ],
-    "dmarc": {"rua": "dmarc@ops-example.com"},
-    "warmup": {"maxPerIpPerDay": 300, "maxPerMailboxPerDay": 40},
-}
+BASE = raw_stack(
+    {"name": "alpha-example.com", "ip": 1, "mailboxQuotaMb": 512,
+     "mailboxes": [{"localPart": "anna.berg", "name": "Anna Berg"}, {"localPart": "jonas", "name": "Jonas"}]},
+    {"name": "beta-example.com", "ip": 1, "mailboxes": {"count": 4, "pattern": "user{n}"}},
+    servers=[server(floating_ips=1)], warmup={"maxPerIpPerDay": 300, "maxPerMailboxPerDay": 40})
 
 
-def run(raw, domain_index=0):
+def run(run_ok, raw):
     stack = cm.load(raw)
-    d = stack.domains[domain_index]
+    d = stack.domains[0]
 
     def program():
         ms = MailboxSet("alpha-example-com-mailboxes", MailboxSetArgs(
@@ -39,19 +29,17 @@ def run(raw, domain_index=0):
         pulumi.export("credentials", ms.credentials)
         pulumi.export("credentials_secret", pulumi.Output.from_input(ms.credentials.is_secret()))
 
-    result = run_program(program, config={})
-    assert result.error is None, repr(result.error)
-    return stack, result
+    return stack, run_ok(program)
 
 
 @pytest.fixture(scope="module")
-def prog():
-    return run(BASE)
+def prog(run_ok):
+    return run(run_ok, BASE)
 
 
 def test_one_password_per_mailbox_with_sequencer_safe_characters(prog):
     _, result = prog
-    pws = {r.name: r.inputs for r in result.of_type(PASSWORD)}
+    pws = {r.name: r.inputs for r in result.of_type(tokens.RANDOM_PASSWORD)}
     assert sorted(pws) == ["alpha-example-com-mailboxes-anna.berg-password", "alpha-example-com-mailboxes-jonas-password"]
     for inputs in pws.values():
         assert inputs["length"] >= 20 and inputs["special"] is True
@@ -62,7 +50,7 @@ def test_one_password_per_mailbox_with_sequencer_safe_characters(prog):
 def test_mailbox_set_gets_names_quotas_and_planned_daily_sends_from_config(prog):
     _, result = prog
     s = result.named("alpha-example-com-mailboxes-set")
-    assert s.type == SET
+    assert s.type == tokens.MAILCOW_MAILBOX_SET
     assert s.inputs["domain"] == "alpha-example.com" and s.inputs["server"] == "mx1"
     assert s.inputs["api_url"] == "https://mx1.ops-example.com"
     assert s.inputs["mailboxes"] == [
@@ -76,7 +64,7 @@ def test_mailbox_set_gets_names_quotas_and_planned_daily_sends_from_config(prog)
 def test_passwords_reach_the_mailbox_set_only_as_a_secret_input(prog):
     _, result = prog
     s = result.named("alpha-example-com-mailboxes-set")
-    pw = {r.name.split("-mailboxes-")[1].removesuffix("-password"): r.outputs["result"] for r in result.of_type(PASSWORD)}
+    pw = {r.name.split("-mailboxes-")[1].removesuffix("-password"): r.outputs["result"] for r in result.of_type(tokens.RANDOM_PASSWORD)}
     assert s.inputs["passwords"] == pw
     assert "passwords" in s.secret_inputs
     plain_inputs = {k: v for k, v in s.inputs.items() if k not in ("passwords", "__provider")}
@@ -102,11 +90,11 @@ def test_credentials_output_is_secret_and_lists_every_mailbox(prog):
         "imap_port": 993, "daily_limit": 40}
 
 
-def test_adding_a_mailbox_changes_only_that_mailboxs_resources(prog):
+def test_adding_a_mailbox_changes_only_that_mailboxs_resources(prog, run_ok):
     _, before = prog
     raw = copy.deepcopy(BASE)
     raw["domains"][0]["mailboxes"].insert(1, {"localPart": "mia", "name": "Mia Wagner"})
-    _, after = run(raw)
+    _, after = run(run_ok, raw)
     old = {r.urn: r for r in before.resources}
     new = {r.urn: r for r in after.resources}
     assert set(new) - set(old) == {after.named("alpha-example-com-mailboxes-mia-password").urn}
@@ -119,11 +107,11 @@ def test_adding_a_mailbox_changes_only_that_mailboxs_resources(prog):
     assert {k: v for k, v in set_after["passwords"].items() if k != "mia"} == set_before["passwords"]
 
 
-def test_removing_a_mailbox_removes_only_its_password():
+def test_removing_a_mailbox_removes_only_its_password(run_ok):
     raw = copy.deepcopy(BASE)
     raw["domains"][0]["mailboxes"].pop(0)
-    _, result = run(raw)
-    assert [r.name for r in result.of_type(PASSWORD)] == ["alpha-example-com-mailboxes-jonas-password"]
+    _, result = run(run_ok, raw)
+    assert [r.name for r in result.of_type(tokens.RANDOM_PASSWORD)] == ["alpha-example-com-mailboxes-jonas-password"]
     assert [m["local_part"] for m in result.named("alpha-example-com-mailboxes-set").inputs["mailboxes"]] == ["jonas"]
 
 
@@ -131,7 +119,7 @@ def test_planned_daily_sends_share_the_ip_cap_between_its_mailboxes():
     raw = copy.deepcopy(BASE)
     raw["warmup"] = {"maxPerIpPerDay": 120, "maxPerMailboxPerDay": 40, "startPerIpPerDay": 10}
     stack = cm.load(raw)
-    assert planned_daily_sends(stack, stack.domains[0]) == 120 // 6
+    assert planned_daily_sends(stack, stack.domains[0]) == 20  # 120 per IP over its 6 mailboxes
     raw["domains"][1]["ip"] = 0
     stack = cm.load(raw)
     assert planned_daily_sends(stack, stack.domains[0]) == 40

@@ -2,26 +2,29 @@
 
 import copy
 
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import pytest
 
 from coldmail import model as cm
 from coldmail.model import records as rec
+from tests.support.stacks import raw_stack
 
-BASE = {
-    "servers": [{
-        "name": "mx1", "hostname": "mx1.ops-example.com", "floatingIps": 2,
-        "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEY test@example",
-        "adminCidrs": ["203.0.113.0/28"],
-    }],
-    "domains": [
-        {"name": "alpha-example.com", "ip": 0, "mailboxes": {"count": 2, "pattern": "user{n}"}},
-        {"name": "beta-example.com", "ip": 2, "mailboxes": {"count": 2, "pattern": "user{n}"}},
-    ],
-    "dmarc": {"rua": "dmarc@ops-example.com"},
-}
+BASE = raw_stack({"name": "alpha-example.com", "ip": 0, "mailboxes": {"count": 2, "pattern": "user{n}"}},
+                 {"name": "beta-example.com", "ip": 2, "mailboxes": {"count": 2, "pattern": "user{n}"}})
 IPS = ["198.18.0.10", "198.18.0.11", "198.18.0.12"]
 IPV6 = "2001:db8::1"
 DKIM = "v=DKIM1;k=rsa;t=s;s=email;p=" + "A" * 392
+# The same value as Cloudflare stores it: 255 bytes (28 of tags, 227 of key), then the other 165.
+DKIM_CLOUDFLARE = '"v=DKIM1;k=rsa;t=s;s=email;p=' + "A" * 227 + '" "' + "A" * 165 + '"'
+#: sha256 of the `testing` policy for mx1.ops-example.com, first 20 hex digits (`sha256sum` gives the same).
+TESTING_POLICY_ID = "3501d8b57e1a91ae28b3"
+
+
+def dns_strings(content: str) -> list[bytes]:
+    """A TXT content read by dnspython, as a resolver would hand it out: the character-strings."""
+    return list(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, content).strings)
 
 
 def stack(**overrides):
@@ -40,15 +43,16 @@ def test_short_txt_is_one_quoted_string():
 
 def test_long_txt_is_split_into_255_byte_quoted_strings_joined_by_one_space():
     content = rec.cloudflare_txt(DKIM)
-    first, second = content.split(" ")
-    assert len(first) == 255 + 2 and first.startswith('"') and first.endswith('"')
-    assert second == '"' + DKIM[255:] + '"'
+    assert content == DKIM_CLOUDFLARE
+    assert [len(x) for x in dns_strings(content)] == [255, 165]
+    assert b"".join(dns_strings(content)) == DKIM.encode()
     assert rec.txt_value(content) == DKIM
 
 
 def test_txt_quotes_and_backslashes_are_escaped_and_round_trip():
     value = 'a "quoted" \\ value'
     assert rec.cloudflare_txt(value) == '"a \\"quoted\\" \\\\ value"'
+    assert dns_strings(rec.cloudflare_txt(value)) == [value.encode()]
     assert rec.txt_value(rec.cloudflare_txt(value)) == value
 
 
@@ -81,9 +85,9 @@ def test_dmarc_values_per_phase():
 def test_mta_sts_and_tls_rpt_values():
     policy = rec.mta_sts_policy("testing", ["mx1.ops-example.com"])
     assert policy == "version: STSv1\r\nmode: testing\r\nmx: mx1.ops-example.com\r\nmax_age: 604800\r\n"
-    pid = rec.mta_sts_policy_id(policy)
-    assert rec.mta_sts_value(pid) == f"v=STSv1; id={pid}" and pid.isalnum() and len(pid) <= 32
-    assert pid != rec.mta_sts_policy_id(rec.mta_sts_policy("enforce", ["mx1.ops-example.com"]))
+    assert rec.mta_sts_policy_id(policy) == TESTING_POLICY_ID
+    assert rec.mta_sts_value(TESTING_POLICY_ID) == "v=STSv1; id=3501d8b57e1a91ae28b3"
+    assert rec.mta_sts_policy_id(rec.mta_sts_policy("enforce", ["mx1.ops-example.com"])) == "1a53b35839cd91a6fddd"
     assert rec.tls_rpt_value("tls@x.com") == "v=TLSRPTv1; rua=mailto:tls@x.com"
 
 
@@ -116,7 +120,7 @@ def test_domain_records_exact_default_set():
     assert got == [
         ("mx", "beta-example.com", "MX", host, 10, None),
         ("spf", "beta-example.com", "TXT", '"v=spf1 ip4:198.18.0.12 -all"', None, None),
-        ("dkim", "dkim._domainkey.beta-example.com", "TXT", rec.cloudflare_txt(DKIM), None, None),
+        ("dkim", "dkim._domainkey.beta-example.com", "TXT", DKIM_CLOUDFLARE, None, None),
         ("dmarc", "_dmarc.beta-example.com", "TXT", '"v=DMARC1; p=none; rua=mailto:dmarc@ops-example.com"', None, None),
         ("autoconfig", "autoconfig.beta-example.com", "CNAME", host, None, None),
         ("autodiscover", "autodiscover.beta-example.com", "CNAME", host, None, None),
@@ -134,9 +138,8 @@ def test_mta_sts_and_tls_rpt_records_only_when_enabled():
     d = s.domains[0]
     records = by_key(rec.domain_records(s, d, rec.sending_addresses(s, d, IPS, IPV6), DKIM))
     assert set(records) == {"mx", "spf", "dkim", "dmarc", "mta-sts", "mta-sts-host", "tls-rpt", "dmarc-report-auth"}
-    pid = rec.mta_sts_policy_id(rec.mta_sts_policy("testing", ["mx1.ops-example.com"]))
     assert records["mta-sts"].name == "_mta-sts.alpha-example.com"
-    assert records["mta-sts"].value == f"v=STSv1; id={pid}"
+    assert records["mta-sts"].value == "v=STSv1; id=3501d8b57e1a91ae28b3"
     assert (records["mta-sts-host"].name, records["mta-sts-host"].type, records["mta-sts-host"].content) == \
         ("mta-sts.alpha-example.com", "CNAME", "mx1.ops-example.com")
     assert records["tls-rpt"].name == "_smtp._tls.alpha-example.com"

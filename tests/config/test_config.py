@@ -5,22 +5,17 @@ import pytest
 
 from coldmail import model as cm
 from coldmail.model.stackfile import raw_from_stack_file
+from tests.support.stacks import raw_stack, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROD = os.path.join(ROOT, "Pulumi.prod.yaml")
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTONLYTESTONLYTESTONLYTESTONLY test@example"
 
 
 def base():
-    return {
-        "servers": [{"name": "mx1", "hostname": "mx1.ops-example.com", "serverType": "cx32", "floatingIps": 2,
-                     "sshPublicKey": KEY, "adminCidrs": ["203.0.113.0/28"]}],
-        "domains": [{"name": "alpha-example.com", "ip": 1, "mailboxes": {"count": 2}},
-                    {"name": "beta-example.com", "ip": 2,
-                     "mailboxes": [{"localPart": "anna", "name": "Anna Berg"}]}],
-        "names": {"firstNames": ["Anna", "Jonas"], "lastNames": ["Berg", "Schulz"]},
-        "dmarc": {"rua": "dmarc@ops-example.com"},
-    }
+    return raw_stack({"name": "alpha-example.com", "ip": 1, "mailboxes": {"count": 2}},
+                     {"name": "beta-example.com", "ip": 2, "mailboxes": [{"localPart": "anna", "name": "Anna Berg"}]},
+                     servers=[server(serverType="cx32")],
+                     names={"firstNames": ["Anna", "Jonas"], "lastNames": ["Berg", "Schulz"]})
 
 
 def issues_of(raw):
@@ -171,12 +166,12 @@ def test_the_disk_check_counts_the_mailboxes_and_headroom_not_the_slack_of_the_s
     assert "coldmail:servers[0].serverType" in issues_of(raw)
 
 
-def test_weak_dkim_key_needs_an_explicit_opt_in():
+def test_dkim_keys_under_2048_bits_are_refused_as_the_policy_pack_refuses_them():
     raw = base()
-    raw["dkim"] = {"keySize": 1024}
-    assert "coldmail:dkim.keySize" in issues_of(raw)
-    raw["dkim"]["allowWeakKeys"] = True
-    assert cm.load(raw).dkim.key_size == 1024
+    raw["dkim"] = {"keySize": 1024, "allowWeakKeys": True}
+    found = issues_of(raw)
+    assert found["coldmail:dkim.keySize"].message == "1024-bit DKIM keys are weak (RFC 8301 asks for at least 2048)"
+    assert found["coldmail:dkim.allowWeakKeys"].fix == "remove it"
 
 
 def test_domain_equal_to_a_server_hostname_is_refused():
@@ -212,7 +207,8 @@ def test_api_key_with_characters_mailcow_strips_is_refused_and_the_fix_sets_it()
     raw = base()
     raw["servers"][0]["mailcowApiKey"] = "has spaces and $ymbols!"
     issue = issues_of(raw)["coldmail:servers[0].mailcowApiKey"]
-    assert "pulumi config set --secret --path 'servers[0].mailcowApiKey'" in issue.fix
+    assert issue.fix == ("generate one: openssl rand -hex 24 | pulumi config set --secret --path "
+                         "'coldmail:servers[0].mailcowApiKey'")
     assert "has spaces" not in str(issue)
 
 
@@ -248,16 +244,17 @@ def test_domain_sizing_rounds_up_to_room_for_the_advisory_size_plus_headroom():
 
 
 def test_one_more_mailbox_or_one_changed_quota_leaves_the_limits_alone():
-    assert sized(3) == sized(4) == sized(5) == sized(6) == sized(2)
+    assert sized(3) == sized(4) == sized(5) == sized(2)
     assert sized(0, quotas=[1024, 1024, 2048]) == sized(3)
     assert sized(0, quotas=[1024, 1024, 512]) == sized(3)
 
 
 def test_sizing_steps_up_past_the_room_and_follows_the_headroom():
-    assert sized(7)["max_mailboxes"] == 16 and sized(7)["domain_quota_mb"] == 16384
+    assert sized(7, maxMailboxesPerDomain=7)["max_mailboxes"] == 16
+    assert sized(7, maxMailboxesPerDomain=7)["domain_quota_mb"] == 16384
     assert sized(3, quota=2048)["domain_quota_mb"] == 16384
-    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=1)["max_mailboxes"] == 4
-    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=1)["domain_quota_mb"] == 4096
+    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=3)["max_mailboxes"] == 4
+    assert sized(3, mailboxHeadroom=0, maxMailboxesPerDomain=3)["domain_quota_mb"] == 4096
 
 
 def test_display_names_mailcow_would_trim_are_refused_at_their_path():
@@ -267,11 +264,11 @@ def test_display_names_mailcow_would_trim_are_refused_at_their_path():
     assert "'Anna Berg'" in issue.message and "'Anna Berg'" in issue.fix
     raw = base()
     raw["names"]["lastNames"] = ["Berg>", "Schulz"]
-    assert "coldmail:names.lastNames" in issues_of(raw)
+    assert "coldmail:names.lastNames[0]" in issues_of(raw)
     raw = base()
     raw["domains"][0]["mailboxes"]["firstNames"] = ["<Anna"]
     raw["domains"][0]["mailboxes"]["pattern"] = "{first}{n}"
-    assert "coldmail:domains[0].mailboxes.firstNames" in issues_of(raw)
+    assert "coldmail:domains[0].mailboxes.firstNames[0]" in issues_of(raw)
     raw = base()
     raw["domains"][1]["mailboxes"][0]["name"] = "A <b> c"
     assert cm.validate(raw) == []

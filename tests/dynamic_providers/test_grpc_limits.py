@@ -19,9 +19,10 @@ DOMAIN = "d.example.test"
 @pytest.fixture
 def stack(provider_session, mc):
     raw = base_config(floating_ips=2)
-    raw["limits"] = {"maxMailboxesPerDomain": 1, "mailboxHeadroom": 0}
+    raw["limits"] = {"mailboxHeadroom": 0}
     s = MailStack(provider_session.harness, mc.url, raw=raw)
-    s.set_domain(DOMAIN, mailbox_specs(DOMAIN, 5, quota_mb=2048), ip=1)
+    # The maximum equal to the count leaves no room: the limits follow every edit (each one sets it again).
+    s.set_domain(DOMAIN, mailbox_specs(DOMAIN, 5, quota_mb=2048), ip=1, max_per_domain=5)
     s.up()
     assert_converged(mc, s)
     mc.reset_counters()
@@ -43,7 +44,7 @@ def settled(stack, mc):
 
 def test_lowering_every_quota_shrinks_the_limits_after_the_mailboxes(stack, mc):
     assert limits(mc) == (8, 16384, 16384)
-    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 5, quota_mb=1024), ip=1)
+    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 5, quota_mb=1024), ip=1, max_per_domain=5)
     stack.up()
     assert mc.endpoints("write") == ["edit/mailbox"] * 5 + ["edit/domain"]
     assert limits(mc) == (8, 8192, 8192)
@@ -51,7 +52,7 @@ def test_lowering_every_quota_shrinks_the_limits_after_the_mailboxes(stack, mc):
 
 
 def test_removing_three_mailboxes_is_one_delete_then_the_shrink(stack, mc):
-    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 2, quota_mb=2048), ip=1)
+    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 2, quota_mb=2048), ip=1, max_per_domain=2)
     stack.up()
     assert mc.endpoints("write") == ["delete/mailbox", "edit/domain"]
     assert len(mc.calls[0].body) == 3
@@ -63,7 +64,7 @@ def test_a_move_to_another_sending_ip_with_a_shrink_and_a_growth_each_go_in_thei
     # user003 and user004 go, user000-002 shrink to 1024 MiB, 7 small ones come: 10 mailboxes (8 -> 16 slots)
     # of 3520 MiB (16384 -> 4096), and the domain moves from sending IP 1 to 2.
     stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 3, quota_mb=1024) + mailbox_specs(DOMAIN, 7, start=10, quota_mb=64),
-                     ip=2)
+                     ip=2, max_per_domain=10)
     stack.up()
     writes = mc.endpoints("write")
     assert mc.calls[0].body["attr"] == {"relayhost": stack.res[("relayhost", 2)].state.id}
@@ -78,7 +79,7 @@ def test_limits_lowered_by_hand_below_what_is_in_use_are_repaired_not_stuck(stac
     with mc.lock:
         mc.domains[DOMAIN].update(mailboxes=2, quota=3000, maxquota=2048)
     # No refresh: the next edit meets the refusal and repairs the domain.
-    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 6, quota_mb=2048), ip=1)
+    stack.set_domain(DOMAIN, mailbox_specs(DOMAIN, 6, quota_mb=2048), ip=1, max_per_domain=6)
     stack.up()
     assert mc.endpoints() == ["add/mailbox", "get/domain/*", "edit/domain", "add/mailbox"]
     settled(stack, mc)

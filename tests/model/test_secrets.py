@@ -25,7 +25,7 @@ def test_set_secret_command_is_the_exact_line_per_credential():
     assert set_secret_command("coldmail:sshPrivateKey", "prod") == \
         "pulumi config set --stack prod --secret coldmail:sshPrivateKey < ~/.ssh/coldmail_ed25519"
     assert set_secret_command("coldmail:servers[0].mailcowApiKey") == \
-        "pulumi config set --secret --path 'coldmail:servers[0].mailcowApiKey' \"$(openssl rand -hex 24)\""
+        "openssl rand -hex 24 | pulumi config set --secret --path 'coldmail:servers[0].mailcowApiKey'"
     assert set_secret_command("cloudflare:apiToken", "prod") == \
         "pulumi config set --stack prod --secret cloudflare:apiToken   # paste a Cloudflare token with Zone.DNS " \
         "edit + Zone read"

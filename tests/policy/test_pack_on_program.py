@@ -122,10 +122,13 @@ def test_clear_password_in_a_mailbox_set_is_caught(prod):
     assert "PLACEHOLDER" not in found[0].message
 
 
-def test_weak_dkim_allowed_by_config_is_still_stopped_by_the_pack():
-    weak = run(prod_config(dkim={"selector": "dkim", "keySize": 1024, "allowWeakKeys": True}))
-    found = summary(violations(weak.resources))
-    assert set(found) == {("dkim-key-size", "mandatory", r.name) for r in weak.of_type(tokens.MAILCOW_DKIM)}
+def test_weak_dkim_keys_from_a_program_that_bypasses_the_schema_are_stopped_by_the_pack(prod):
+    resources = copy.deepcopy(prod.resources)
+    dkims = [r for r in resources if r.type == tokens.MAILCOW_DKIM]
+    for r in dkims:
+        edit(r, key_size=1024)
+    found = summary(violations(resources))
+    assert set(found) == {("dkim-key-size", "mandatory", r.name) for r in dkims}
     assert sum(found.values()) == 12
 
 

@@ -196,8 +196,8 @@ def test_each_credential_in_clear_in_the_stack_config_is_reported_with_its_exact
     assert len(found) == 3
     assert "coldmail:sshPrivateKey is in plain text in Pulumi.prod.yaml" in found[0]
     assert "pulumi config set --stack prod --secret coldmail:sshPrivateKey < ~/.ssh/coldmail_ed25519" in found[0]
-    assert ("pulumi config set --stack prod --secret --path 'coldmail:servers[1].mailcowApiKey' "
-            "\"$(openssl rand -hex 24)\"") in found[1]
+    assert ("openssl rand -hex 24 | pulumi config set --stack prod --secret --path "
+            "'coldmail:servers[1].mailcowApiKey'") in found[1]
     assert "pulumi config set --stack prod --secret hcloud:token" in found[2]
     assert servers.stack_config_secrets_encrypted.enforcement_level.value == "mandatory"
 

@@ -7,12 +7,16 @@ from program_helpers import Loaded, big_raw, prod_raw
 
 @pytest.fixture(scope="session")
 def prod():
-    return Loaded(prod_raw())
+    loaded = Loaded(prod_raw(), "prod")
+    yield loaded
+    loaded.close()
 
 
 @pytest.fixture(scope="session")
 def big():
-    return Loaded(big_raw())
+    loaded = Loaded(big_raw(), "big")
+    yield loaded
+    loaded.close()
 
 
 @pytest.fixture(params=["prod", "big"])

@@ -1,11 +1,20 @@
-"""Stack configs and whole-program runs of ``__main__.py`` for the program tests."""
+"""Stack configs and whole-program runs of ``__main__.py`` for the program tests, and the run's DNS
+records served on loopback, so that independent resolvers (pyspf, checkdmarc, dkimpy) can judge them."""
 
 import copy
 import os
+from typing import Any, Optional
+
+import dns.nameserver
+import dns.resolver
+from dnslib import RCODE, RR
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from coldmail import model as cm
+from coldmail.model import tokens
 from coldmail.model.stackfile import raw_from_stack_file
-from coldmail.ops.mock_engine import run_program
+from coldmail.ops.mock_engine import ProgramRun, run_program
+from tests.support.stacks import ADMIN_CIDR, SSH_PUBLIC_KEY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(ROOT, "__main__.py")
@@ -14,7 +23,6 @@ PROD = os.path.join(ROOT, "Pulumi.prod.yaml")
 # Obviously fake secrets: the tests look for them everywhere they must not be.
 FAKE_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nTEST-ONLY-FAKE-SSH-KEY-NOT-A-REAL-KEY\n-----END OPENSSH PRIVATE KEY-----\n"
 FAKE_API_KEYS = ["TEST-FAKE-MAILCOW-API-KEY-0000", "TEST-FAKE-MAILCOW-API-KEY-1111", "TEST-FAKE-MAILCOW-API-KEY-2222"]
-SSH_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITESTKEYTESTKEYTESTKEYTESTKEY test@example"
 
 FIRST = ["Anna", "Jonas", "Mia", "Lukas", "Lea", "Felix", "Emma", "Paul"]
 LAST = ["Berg", "Schulz", "Hoffmann", "Wagner", "Becker", "Koch"]
@@ -48,7 +56,7 @@ def big_raw() -> dict:
     servers = []
     for n, fips in ((1, 3), (2, 2), (3, 0)):
         s = {"name": f"mx{n}", "hostname": f"mx{n}.ops-example.com", "floatingIps": fips, "serverType": "cx52",
-             "sshPublicKey": SSH_PUB, "adminCidrs": ["203.0.113.0/28"]}
+             "sshPublicKey": SSH_PUBLIC_KEY, "adminCidrs": [ADMIN_CIDR]}
         if n == 2:
             s["ipv6"] = False
         servers.append(s)
@@ -85,10 +93,76 @@ def big_raw() -> dict:
     })
 
 
+def zone_line(inputs: dict[str, Any]) -> str:
+    """A registered Cloudflare record as a zone-file line (names absolute, SRV from its ``data``)."""
+    name, rtype, ttl = inputs["name"] + ".", inputs["type"], int(inputs["ttl"])
+    content = inputs.get("content")
+    if rtype == "MX":
+        content = f"{int(inputs['priority'])} {content}."
+    elif rtype == "CNAME":
+        content = f"{content}."
+    elif rtype == "SRV":
+        d = inputs["data"]
+        content = f"{int(d['priority'])} {int(d['weight'])} {int(d['port'])} {d['target']}."
+    return f"{name} {ttl} IN {rtype} {content}"
+
+
+class PlannedDns(BaseResolver):
+    """Every Cloudflare record of a run, answered over UDP on 127.0.0.1 with the contents parsed by
+    dnslib's zone-file reader: what a receiving mail server resolves once ``up`` has run."""
+
+    def __init__(self, run: ProgramRun) -> None:
+        self.answers: dict[tuple[str, int], list[RR]] = {}
+        for r in run.of_type(tokens.DNS_RECORD):
+            for rr in RR.fromZone(zone_line(r.inputs)):
+                self.answers.setdefault((str(rr.rname).lower(), rr.rtype), []).append(rr)
+        self.names = {name for name, _ in self.answers}
+        self.server = DNSServer(self, address="127.0.0.1", port=0, logger=DNSLogger(logf=lambda _: None))
+        self.server.start_thread()
+        self.port = self.server.server.server_address[1]
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        qname = str(request.q.qname).lower()
+        for rr in self.answers.get((qname, request.q.qtype), []):
+            reply.add_answer(rr)
+        if qname not in self.names:
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+    def resolver(self) -> dns.resolver.Resolver:
+        """A dnspython resolver that asks only this server."""
+        r = dns.resolver.Resolver(configure=False)
+        r.nameservers = [dns.nameserver.Do53Nameserver("127.0.0.1", self.port)]
+        r.lifetime = 2.0
+        return r
+
+    def strings(self, name: str, rtype: str = "TXT") -> list[bytes]:
+        """The TXT character-strings of ``name`` as a resolver receives them, one record joined per entry."""
+        answer = self.resolver().resolve(name, rtype, raise_on_no_answer=False)
+        return [b"".join(rd.strings) for rd in answer]
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 class Loaded:
     """A program run together with the validated config it ran on."""
 
-    def __init__(self, raw: dict):
+    def __init__(self, raw: dict, name: str = ""):
+        self.name = name
         self.raw = raw
         self.stack = cm.load(raw)
         self.run = run_main(raw)
+        self._dns: Optional[PlannedDns] = None
+
+    @property
+    def dns(self) -> PlannedDns:
+        """The run's records on a loopback DNS server, started on first use."""
+        if self._dns is None:
+            self._dns = PlannedDns(self.run)
+        return self._dns
+
+    def close(self) -> None:
+        if self._dns is not None:
+            self._dns.close()

@@ -98,8 +98,14 @@ class MailStack:
         self.raw = copy.deepcopy(raw)
 
     def set_domain(self, domain: str, mailboxes: list[dict], passwords: Optional[dict] = None, *,
-                   ip: int = 0) -> None:
-        """Add or replace one domain with an explicit mailbox list (``{local_part, name, quota_mb}``)."""
+                   ip: int = 0, max_per_domain: Optional[int] = None) -> None:
+        """Add or replace one domain with an explicit mailbox list (``{local_part, name, quota_mb}``).
+
+        ``limits.maxMailboxesPerDomain`` is a hard limit of the schema: it is raised to fit the domain, or set
+        to ``max_per_domain`` (which also sizes the domain's room: equal to the count, there is none).
+        """
+        limits = self.raw.setdefault("limits", {})
+        limits["maxMailboxesPerDomain"] = max_per_domain or max(limits.get("maxMailboxesPerDomain", 5), len(mailboxes))
         entry = {"name": domain, "ip": ip, "mailboxQuotaMb": max([m["quota_mb"] for m in mailboxes] or [100]),
                  "mailboxes": [{"localPart": m["local_part"], "name": m["name"], "quotaMb": m["quota_mb"]}
                                for m in mailboxes]}
@@ -294,6 +300,14 @@ def _random_domain(rng: random.Random, name: str, floating_ips: int) -> dict:
     return {"name": name, "ip": rng.randint(0, floating_ips), "mailboxQuotaMb": quota, "mailboxes": boxes}
 
 
+def _fit_limits(raw: dict, rng: random.Random) -> None:
+    """``limits.maxMailboxesPerDomain`` at or a little above the largest domain: the schema refuses a domain
+    with more, and a maximum close to the counts keeps the sizing steps tight, so edits cross them often."""
+    counts = [d["mailboxes"]["count"] if isinstance(d["mailboxes"], dict) else len(d["mailboxes"])
+              for d in raw["domains"]]
+    raw["limits"]["maxMailboxesPerDomain"] = max(counts or [1]) + rng.randint(0, 2)
+
+
 def random_config(rng: random.Random) -> dict:
     """A valid raw config: one server with 0-3 floating IPs, 1-4 domains of 1-6 mailboxes, tight limits."""
     raw = base_config(rng.randint(0, 3))
@@ -302,6 +316,7 @@ def random_config(rng: random.Random) -> dict:
     raw["limits"] = {"maxMailboxesPerDomain": rng.randint(1, 5), "mailboxHeadroom": rng.randint(0, 2)}
     floating = raw["servers"][0]["floatingIps"]
     raw["domains"] = [_random_domain(rng, n, floating) for n in rng.sample(DOMAIN_POOL, rng.randint(1, 4))]
+    _fit_limits(raw, rng)
     return raw
 
 
@@ -365,6 +380,7 @@ def mutate(rng: random.Random, raw: dict) -> tuple[dict, list[str]]:
             new["limits"] = {"maxMailboxesPerDomain": rng.randint(1, 5), "mailboxHeadroom": rng.randint(0, 2)}
         elif edit == "rename" and isinstance(d["mailboxes"], list):
             rng.choice(d["mailboxes"])["name"] = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    _fit_limits(new, rng)
     cm.load(new)
     return new, edits
 

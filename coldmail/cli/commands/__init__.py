@@ -13,11 +13,11 @@ from .config_edits import (domain_add, domain_move, domain_remove, mailbox_add, 
 from .credentials import credentials_export
 from .reports import dmarc_advance, reports_fetch, reports_summary
 from .server_ops import server_logs, server_queue, server_restart
-from .stack import destroy, plan, preview, refresh, status, up
+from .stack import destroy, plan, preview, refresh, stack_init, status, up
 from .suppression import suppression_add, suppression_export, suppression_list, suppression_scan
 from .warmup import warmup_placement, warmup_run, warmup_schedule, warmup_status
 
-__all__ = ["plan", "preview", "up", "destroy", "refresh", "status", "domain_add", "domain_remove", "mailbox_add",
+__all__ = ["stack_init", "plan", "preview", "up", "destroy", "refresh", "status", "domain_add", "domain_remove", "mailbox_add",
            "mailbox_remove", "server_add", "server_remove", "credentials_export", "reports_fetch",
            "reports_summary", "dmarc_advance", "backup_now", "backup_list",
            "backup_restore", "server_restart", "server_logs", "server_queue", "suppression_scan", "suppression_list",

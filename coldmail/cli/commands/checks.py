@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from coldmail.model.stackfile import namespaced
 from coldmail import model
 from coldmail.checks import CheckContext, RunReport, resolve_kinds, run
 from coldmail.checks import status_page as pages
@@ -54,7 +55,7 @@ def load_stack(session: Session, stack: str, outputs_file: Optional[str] = None)
         sources["outputs"] = outputs_file
     try:
         handle = automation.open_stack(session.stack_options(stack), create=False)
-        raw = edits.raw_from_config_map(automation.read_config(handle))
+        raw = namespaced(automation.read_config(handle))
         if not outputs_file:
             outputs = automation.plain_outputs(automation.stack_outputs(handle))
     except ColdmailError as exc:

@@ -1,11 +1,22 @@
-"""Config edits: domain, mailbox and server add/remove, written to the stack config, then previewed."""
+"""Config edits: domain, mailbox and server add/remove, validated, previewed, and written only with ``--yes``.
+
+An edit is computed from the stack file and checked with the config schema before the Pulumi CLI is
+needed at all. Without ``yes`` the edit is written only for the preview and the stack file is put back
+byte for byte afterwards; with ``yes`` it is written and applied, and a write that fails half way puts
+the file back as it was.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import Any, Callable, Optional, Sequence
 
+from coldmail.errors import ColdmailError
+from coldmail.model.stackfile import namespaced
 from coldmail.ops import automation, edits
 from coldmail.ops.automation import DEFAULT_PARALLEL
+from coldmail.ops.project import StackFileSnapshot, load_stack_file, stack_file
 
 from ..output import LOG, Outcome, Progress
 from ..session import Session
@@ -15,28 +26,46 @@ from .stack import next_steps, report_text
 def _edit(session: Session, stack: str, command: str, make: Callable[[dict], edits.Edit], *, yes: bool,
           parallel: int) -> Outcome:
     out = Outcome(command, stack=stack)
-    handle = automation.open_stack(session.stack_options(stack))
-    raw = edits.raw_from_config_map(automation.read_config(handle))
-    edit = make(raw)
+    path = stack_file(session.project_dir, stack)
+    edit = make(namespaced(load_stack_file(path)))
     edits.validate(edit)
-    LOG.debug("%s: writing %d config operations", command, len(edit.ops))
-    automation.write_config(handle, edit.ops)
+    again = "coldmail " + shlex.join([*edit.argv, "--stack", stack, "--yes"])
+    handle = automation.open_stack(session.stack_options(stack))
+    automation.policy_pack(session.project_dir)  # before the file changes: an edit is never left half done
+    snapshot = StackFileSnapshot(path)
+    name = os.path.basename(path)
     result: dict[str, Any] = {"edit": edit.name, "target": edit.target, "operations": [o.to_dict() for o in edit.ops],
-                              "preview": None, "applied": False}
+                              "preview": None, "applied": False, "written": False,
+                              "apply_command": None if yes else again}
     out.result = result
-    lines = [f"{edit.name} {' '.join(edit.target)}: wrote {len(edit.ops)} change(s) to "
-             f"Pulumi.{stack}.yaml"] + [f"  {o}" for o in edit.ops]
+    LOG.debug("%s: %d config operations", command, len(edit.ops))
+    try:
+        automation.write_config(handle, edit.ops)
+    except BaseException:  # whatever stops the writes (the CLI, Ctrl-C), none of them stays
+        snapshot.restore()
+        raise
+    ops = [f"  {o}" for o in edit.ops]
     if yes:
-        report = automation.up(handle, parallel=parallel, on_event=Progress(session.progress, operation="up"))
+        result["written"] = True
+        try:
+            report = automation.up(handle, parallel=parallel, on_event=Progress(session.progress, operation="up"))
+        except ColdmailError as exc:
+            raise automation.OperationFailed(
+                exc.message, f"{name} holds the edit: fix the cause and run `coldmail up --stack {stack} --yes`, "
+                f"or drop the edit with `git checkout -- {name}`") from exc
         report.next_steps = next_steps(session, stack, report.outputs)
         result["preview"], result["applied"] = report.to_dict(), True
-        lines.append(report_text(report, "up"))
-    else:
-        report = automation.preview(handle, parallel=parallel, on_event=Progress(session.progress, operation="preview"))
-        result["preview"] = report.to_dict()
-        lines.append(report_text(report, "preview"))
-        lines.append(f"Apply with: coldmail up --stack {stack} --yes")
-    out.text = "\n".join(lines)
+        out.text = "\n".join([f"{edit.name} {' '.join(edit.target)}: wrote {len(edit.ops)} change(s) to {name}",
+                              *ops, report_text(report, "up")])
+        return out
+    try:
+        report = automation.preview(handle, parallel=parallel,
+                                    on_event=Progress(session.progress, operation="preview"))
+    finally:
+        snapshot.restore()
+    result["preview"] = report.to_dict()
+    out.text = "\n".join([f"{edit.name} {' '.join(edit.target)}: previewed {len(edit.ops)} change(s); "
+                          f"{name} is unchanged", *ops, report_text(report, "preview"), f"Apply with: {again}"])
     return out
 
 

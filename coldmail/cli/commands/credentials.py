@@ -14,7 +14,7 @@ def credentials_export(session: Session, stack: str, *, out_file: str, fmt: str 
                        show_passwords: bool = False) -> Outcome:
     """Write the logins to a new 0600 file; passwords appear in the result only with ``show_passwords``."""
     out = Outcome("credentials export", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack), create=False)
+    handle = automation.open_stack(session.stack_options(stack))
     rows = credentials.rows_from_outputs(automation.plain_outputs(automation.stack_outputs(handle)))
     if not rows:
         raise credentials.CredentialsError(f"stack {stack} has no mailbox credentials in its outputs",

@@ -269,7 +269,7 @@ def dmarc_advance(session: Session, stack: str, domain: str, *, yes: bool = Fals
     if not evidence.ready and not force:
         out = Outcome("dmarc advance", stack=stack)
         out.result = {"edit": "dmarc advance", "target": [d.name], "operations": [], "preview": None, "applied": False,
-                      "evidence": evidence.to_dict(), "forced": False}
+                      "written": False, "apply_command": None, "evidence": evidence.to_dict(), "forced": False}
         out.fail(PhaseNotReady(evidence.line(), f"wait for the evidence (see `coldmail reports summary --stack {stack} "
                                                  f"--domain {d.name}`), or re-run with --force if you accept the risk"))
         out.text = evidence.line() + "\nnothing written"

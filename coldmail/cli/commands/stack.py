@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from coldmail import model
-from coldmail.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ColdmailError
+from coldmail.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILED, EXIT_OK
+from coldmail.model.secrets import is_secret_name
 from coldmail.model.stackfile import raw_from_stack_file
 from coldmail.ops import automation, credentials
 from coldmail.ops import plan as plan_ops
 from coldmail.ops.project import stack_file
 
 from .. import plan_text
+from ..output import ErrorEntry, Outcome, Progress, table
 from .backup import final_backups, kept_text
-from ..output import ErrorEntry, Outcome, Progress, error_entries, table
 from ..session import Session
 
 DEFAULT_PARALLEL = automation.DEFAULT_PARALLEL
@@ -55,8 +55,7 @@ def next_steps(session: Session, stack: str, outputs: Mapping[str, Any]) -> list
                  "(Hetzner Console > Support > 'Sending mails', after the first paid invoice); nothing leaves before.")
     ptr_checks = []
     servers = outputs.get("servers")
-    items = servers.values() if isinstance(servers, Mapping) else servers if isinstance(servers, list) else []
-    for s in items:
+    for s in servers.values() if isinstance(servers, Mapping) else ():
         if not isinstance(s, Mapping):
             continue
         for f in s.get("floating_ips") or []:
@@ -71,8 +70,8 @@ def next_steps(session: Session, stack: str, outputs: Mapping[str, Any]) -> list
         start = cfg.warmup.start_per_ip_per_day if cfg else 20
         steps.append(f"Warmup: start after the 24-48 h new-domain window, at {start} mails per IP per day "
                      "(set coldmail:warmup.startDate to pin the date).")
-    steps.append(f"Credentials: in the stack outputs (encrypted in the state). Export: coldmail credentials export "
-                 f"--stack {stack} --format csv --out mailboxes.csv")
+    steps.append(f"Credentials: in the stack outputs (encrypted in the state). Export them outside the repository: "
+                 f"coldmail credentials export --stack {stack} --format csv --out ~/coldmail-{stack}-mailboxes.csv")
     return steps
 
 
@@ -80,18 +79,23 @@ def _total(report: Optional[automation.OperationReport]) -> Optional[int]:
     return sum(report.changes.values()) if report else None
 
 
-def plan(session: Session, stack: str, *, config_file: Optional[str] = None) -> Outcome:
-    """What the stack would build, with no credentials and no Pulumi CLI."""
+def plan(session: Session, stack: str, *, config_file: Optional[str] = None, domains: Sequence[str] = (),
+         details: bool = False) -> Outcome:
+    """What the stack would build, with no credentials and no Pulumi CLI.
+
+    The text shows a summary and the servers, plus the records of ``domains`` (of every domain with
+    ``details``); the result document is always complete.
+    """
     out = Outcome("plan", stack=stack)
     try:
-        report = plan_ops.build(session.project_dir, stack, config_file)
+        report = plan_ops.build(session.project_dir, stack, config_file, domains)
     except model.ConfigError as exc:
         path = os.path.abspath(config_file) if config_file else stack_file(session.project_dir, stack)
         out.fail(exc)
         out.text, out.errors_in_text = plan_text.render_errors(out.errors, path), True
         return out
     out.result, out.warnings = report.result, list(report.warnings)
-    out.text = plan_text.render(report.result)
+    out.text = plan_text.render(report.result, report.focus, details)
     if report.error is not None:
         out.fail(report.error)
         out.text += "\n\n" + plan_text.render_errors(out.errors, report.path)
@@ -99,11 +103,33 @@ def plan(session: Session, stack: str, *, config_file: Optional[str] = None) -> 
     return out
 
 
+def stack_init(session: Session, stack: str) -> Outcome:
+    """Create the stack in the backend (the one way, besides ``--create``, that a stack comes to exist)."""
+    out = Outcome("stack init", stack=stack)
+    opts = session.stack_options(stack)
+    created = automation.init_stack(opts)
+    path = stack_file(session.project_dir, stack)
+    has_file = os.path.isfile(path)
+    out.result = {"stack": stack, "created": created, "backend": automation.backend_url(opts),
+                  "secrets_provider": opts.secrets_provider, "stack_file": path, "stack_file_exists": has_file}
+    lines = [f"stack {stack}: {'created' if created else 'exists already'} in {out.result['backend']}"]
+    if not has_file:
+        lines.append(f"Next: write {os.path.basename(path)} (Pulumi.prod.yaml is an example), then "
+                     f"`coldmail plan --stack {stack}`")
+    else:
+        lines.append(f"Next: `coldmail plan --stack {stack}`, then set the secrets it lists")
+    out.text = "\n".join(lines)
+    return out
+
+
 def preview(session: Session, stack: str, *, parallel: int = DEFAULT_PARALLEL, expect_no_changes: bool = False,
-            diff: bool = False) -> Outcome:
-    """Preview the changes to the real stack; exit 3 with ``expect_no_changes`` when there are any."""
+            diff: bool = False, create: bool = False) -> Outcome:
+    """Preview the changes to the real stack; exit 3 with ``expect_no_changes`` when there are any.
+
+    A stack the backend does not have is an error, unless ``create``.
+    """
     out = Outcome("preview", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack))
+    handle = automation.open_stack(session.stack_options(stack), create=create)
     try:
         report = automation.preview(handle, parallel=parallel, expect_no_changes=expect_no_changes, diff=diff,
                                     on_event=Progress(session.progress, operation="preview"))
@@ -142,10 +168,14 @@ def _apply(session: Session, stack: str, handle: Any, out: Outcome, *, yes: bool
     return report
 
 
-def up(session: Session, stack: str, *, yes: bool = False, parallel: int = DEFAULT_PARALLEL) -> Outcome:
-    """Create or update everything; without ``yes`` it previews and asks first."""
+def up(session: Session, stack: str, *, yes: bool = False, parallel: int = DEFAULT_PARALLEL,
+       create: bool = False) -> Outcome:
+    """Create or update everything; without ``yes`` it previews and asks first.
+
+    A stack the backend does not have is an error, unless ``create``.
+    """
     out = Outcome("up", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack))
+    handle = automation.open_stack(session.stack_options(stack), create=create)
     pre = None
     if not yes:
         pre = automation.preview(handle, parallel=parallel, on_event=Progress(session.progress, operation="preview"))
@@ -170,7 +200,7 @@ def destroy(session: Session, stack: str, *, yes: bool = False, parallel: int = 
     """Delete every resource of the stack; without ``yes`` it asks first. ``keep_data`` first takes a final
     backup of every server and keeps it off-site or in ``backup_dir``; if that fails, nothing is destroyed."""
     out = Outcome("destroy", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack), create=False)
+    handle = automation.open_stack(session.stack_options(stack))
     if not yes:
         answer = session.confirm(f"Delete EVERY resource of stack {stack} (servers, IPs, DNS records, mailboxes)?")
         if not answer:
@@ -190,19 +220,16 @@ def destroy(session: Session, stack: str, *, yes: bool = False, parallel: int = 
 def refresh(session: Session, stack: str, *, parallel: int = DEFAULT_PARALLEL) -> Outcome:
     """Read the real state of every resource into the stack."""
     out = Outcome("refresh", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack), create=False)
+    handle = automation.open_stack(session.stack_options(stack))
     report = automation.refresh(handle, parallel=parallel, on_event=Progress(session.progress, operation="refresh"))
     out.result, out.text = report.to_dict(), report_text(report, "refresh")
     return out
 
 
-_SECRET_KEY = re.compile(r"password|api_?key|token|secret|private_?key", re.I)
-
-
 def redact(value: Any) -> Any:
-    """Outputs with every secret-named field masked: a server summary carries its API key and admin password."""
+    """Outputs with every secret-named field masked, whichever output it turns up in."""
     if isinstance(value, Mapping):
-        return {k: "[secret]" if _SECRET_KEY.search(str(k)) and v is not None else redact(v) for k, v in value.items()}
+        return {k: "[secret]" if is_secret_name(k) and v is not None else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
@@ -211,11 +238,11 @@ def redact(value: Any) -> Any:
 def status(session: Session, stack: str) -> Outcome:
     """The stack outputs (secrets masked) and the latest check results."""
     out = Outcome("status", stack=stack)
-    handle = automation.open_stack(session.stack_options(stack), create=False)
+    handle = automation.open_stack(session.stack_options(stack))
     outs = automation.stack_outputs(handle)
     plain = automation.plain_outputs(outs)
     secret = set(automation.secret_output_keys(outs))
-    shown = {k: ("[secret]" if k in secret and k != "servers" else redact(v)) for k, v in plain.items()}
+    shown = {k: ("[secret]" if k in secret else redact(v)) for k, v in plain.items()}
     checks = None
     latest = os.path.join(session.project_dir, ".coldmail", "checks", "latest.json")
     if os.path.isfile(latest):
@@ -226,16 +253,13 @@ def status(session: Session, stack: str) -> Outcome:
             out.warnings.append(f"cannot read {latest}: {exc}")
     n_mailboxes = len(credentials.rows_from_outputs(plain))
     servers = redact(plain.get("servers"))
-    out.result = {"outputs": shown, "servers": servers if isinstance(servers, (dict, list)) else None,
+    out.result = {"outputs": shown, "servers": servers if isinstance(servers, dict) else None,
                   "mailboxes": n_mailboxes, "checks": checks if isinstance(checks, dict) else None}
     lines = [f"stack {stack}: {n_mailboxes} mailboxes"]
-    items = servers.items() if isinstance(servers, Mapping) else (
-        [(s.get("name", i), s) for i, s in enumerate(servers)] if isinstance(servers, list) else [])
     rows = []
-    for name, s in items:
+    for name, s in servers.items() if isinstance(servers, Mapping) else ():
         if isinstance(s, Mapping):
-            rows.append([name, s.get("ipv4_address", s.get("ipv4")), s.get("ipv6_address", s.get("ipv6")),
-                         s.get("mailcow_url"),
+            rows.append([name, s.get("ipv4_address"), s.get("ipv6_address"), s.get("mailcow_url"),
                          ", ".join(f"{f.get('ip')} ({f.get('ptr')})" for f in s.get("floating_ips") or []
                                    if isinstance(f, Mapping))])
     if rows:

@@ -167,7 +167,7 @@ def _worker(session: Session, stack_name: str, out: Outcome, store: WarmupStore,
         return handle
 
     raw = _raw_config(session, stack_name, config_file) if config_file else \
-        edits.raw_from_config_map(automation.read_config(stack()))
+        namespaced(automation.read_config(stack()))
     if outputs_file:
         outputs = _read_json(outputs_file, "the outputs", "write them with: pulumi stack output --json --show-secrets")
     elif accounts_file and config_file:

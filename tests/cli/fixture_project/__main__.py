@@ -64,6 +64,10 @@ class MailDomain(pulumi.ComponentResource):
 servers = {s.name: MailServer(s.name, s) for s in stack.servers}
 for d in stack.rollout.deployed(stack.domains):
     MailDomain(d.name.replace(".", "-"), d)
-pulumi.export("servers", {name: {"ipv4": srv.host.ipv4_address,
-                                 "floating_ips": [{"ip": f.ip_address, "ptr": p} for f, p in srv.floating]}
+# The real program's export shape (components/mail_server.py's summary), without the secrets.
+pulumi.export("servers", {name: {"server_id": srv.host.id, "hostname": stack.server(name).hostname,
+                                 "ipv4_address": srv.host.ipv4_address, "ipv6_address": srv.host.ipv6_address,
+                                 "floating_ips": [{"index": k + 1, "ip": f.ip_address, "ptr": p}
+                                                  for k, (f, p) in enumerate(srv.floating)],
+                                 "mailcow_url": f"https://{stack.server(name).hostname}", "relayhost_ids": {}}
                           for name, srv in servers.items()})
