@@ -149,24 +149,33 @@ def self_signed(directory: Path, name: str = "imap.test") -> tuple[Path, Path]:
 
 
 class Dovecot:
-    """A private Dovecot: IMAP (plain and implicit TLS) and LMTP on 127.0.0.1, users ``address:password``.
+    """A private Dovecot: IMAP (plain and implicit TLS) and LMTP on 127.0.0.1, users ``login:password``.
 
-    Users log in with their full address; mail lives in maildirs under ``base/mail``.
+    One configuration for every suite (relays, reports, hygiene, warmup); mail lives in maildirs under
+    ``base/mail``. ``folders`` are created in every mailbox (``Junk`` with its special use, as a spam
+    filter's target); ``sasl`` opens the auth socket a Postfix submission service authenticates against.
     """
 
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], folders: tuple[str, ...] = ("Junk",), sasl: bool = False) -> None:
         assert os.path.exists(DOVECOT), "Debian's dovecot-imapd/lmtpd is not installed: run `make system-deps`"
+        # Not under pytest's temporary root: it is 0700, and Dovecot's auth and mail processes run as other users.
         self.base = Path(tempfile.mkdtemp(prefix="coldmail-dovecot-"))
         os.chmod(self.base, 0o755)
-        self.users = dict(users)
+        self.users = {u.lower(): p for u, p in users.items()}
         self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
         self.cert, key = self_signed(self.base)
+        self.ca_file = str(self.cert)
         os.chmod(key, 0o644)  # read by Dovecot's login processes, which run as dovenull
         mail = self.base / "mail"
         mail.mkdir()
         os.chown(mail, MAIL_UID, MAIL_UID)
-        (self.base / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        self._write_users()
+        self.auth_socket = self.base / "run" / "auth-postfix"
         b = self.base
+        mailboxes = "".join(
+            f"  mailbox {f} {{\n" + ("    special_use = \\Junk\n" if f == "Junk" else "") + "    auto = create\n  }\n"
+            for f in folders)
+        auth = "service auth {\n  unix_listener auth-postfix {\n    mode = 0666\n  }\n}\n" if sasl else ""
         self.conf = b / "dovecot.conf"
         self.conf.write_text(f"""instance_name = coldmail-test-{self.imap_port}
 base_dir = {b}/run
@@ -182,6 +191,8 @@ ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
+# Tests log in with wrong passwords on purpose: no 2 s reply delay.
+auth_failure_delay = 0
 # anna+Junk@… is delivered into anna's Junk folder, as a spam filter would file it.
 recipient_delimiter = +
 lmtp_save_to_detail_mailbox = yes
@@ -198,11 +209,7 @@ mail_location = maildir:~/Maildir
 namespace inbox {{
   inbox = yes
   separator = /
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = create
-  }}
-}}
+{mailboxes}}}
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
@@ -220,11 +227,31 @@ service lmtp {{
     port = {self.lmtp_port}
   }}
 }}
+{auth}# Every client here is 127.0.0.1: the per-IP login penalty after one wrong password (2 to 15 s) would slow
+# every later login of every test. The auth process cannot open this socket, so it counts no penalty.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 """)
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         for port in (self.imap_port, self.imaps_port, self.lmtp_port):
             wait_for_port("127.0.0.1", port, lambda: self.proc.poll() is None, "dovecot", self.log)
+
+    def _write_users(self) -> None:
+        (self.base / "users").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+
+    def add_users(self, users: dict[str, str]) -> None:
+        """Logins Dovecot knows from the next second on.
+
+        Dovecot looks at its passwd file at most once a second (when it last did in this very second, a
+        new user is unknown until the next one), so this waits for the next second to begin.
+        """
+        self.users.update({u.lower(): p for u, p in users.items()})
+        self._write_users()
+        time.sleep(1.01 - time.time() % 1)
 
     def log(self) -> str:
         p = self.base / "dovecot.log"
@@ -233,10 +260,14 @@ service lmtp {{
     def deliver(self, recipient: str, raw: bytes, sender: str = "") -> None:
         """Deliver one message over LMTP (one recipient per transaction: smtplib.LMTP mishandles several)."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port, local_hostname="mx.test", timeout=10) as lmtp:
-            lmtp.sendmail(sender, [recipient], raw)
+            refused = lmtp.sendmail(sender, [recipient], raw)
+        assert refused == {}, refused
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
         shutil.rmtree(self.base, ignore_errors=True)

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import stat
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from imapclient import IMAPClient
 
-POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-MASTER = "/usr/lib/postfix/sbin/master"
-DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-MAIL_UID = 60001
+from tests.support.mta import MASTER, POSTFIX, Dovecot, free_port, make_traversable, wait_for_port
 
 #: Recipients Postfix answers with a temporary refusal, as Mailcow's rspamd does past a rate limit.
 RATE_LIMITED = "limited@refused-example.com"
@@ -81,148 +76,58 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
-smtpd_sasl_path = {base}/dovecot/run/auth-postfix
+smtpd_sasl_path = {auth_socket}
 smtpd_client_restrictions = permit_sasl_authenticated, reject
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = check_recipient_access texthash:{base}/postfix/etc/refused
 biff = no
 """
 
-_DOVECOT_CONF = """\
-instance_name = dovecot-warmup-lab
-base_dir = {base}/dovecot/run
-state_dir = {base}/dovecot/state
-log_path = {base}/dovecot/dovecot.log
-hostname = imap.lab.test
-postmaster_address = postmaster@lab.test
-protocols = imap lmtp
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_username_format = %Lu
-# A refused login answers at once instead of after 2 s (the wrong-password tests need no brake).
-auth_failure_delay = 0
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {base}/dovecot/users
-}}
-userdb {{
-  driver = passwd-file
-  args = {base}/dovecot/users
-  default_fields = uid={uid} gid={uid} home={base}/mail/%d/%n
-}}
-mail_location = maildir:~/Maildir
-namespace inbox {{
-  inbox = yes
-  separator = /
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = create
-  }}
-  mailbox Promotions {{
-    auto = create
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {lmtp_port}
-  }}
-}}
-service auth {{
-  unix_listener auth-postfix {{
-    mode = 0666
-  }}
-}}
-# Every client here is 127.0.0.1: the per-IP login penalty after one wrong password (2 to 15 s) would slow
-# every later login of every test. The auth process cannot open this socket, so it counts no penalty.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, proc: subprocess.Popen, what: str, log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            assert proc.poll() is None, f"{what} exited:\n{log()}"
-            time.sleep(0.02)
-    raise AssertionError(f"{what} never listened on 127.0.0.1:{port}:\n{log()}")
-
-
 class MailLab:
     """Postfix (submission with AUTH) in front of Dovecot (LMTP + IMAP), started and stopped by the tests."""
 
     def __init__(self) -> None:
-        for binary in (POSTFIX, MASTER, DOVECOT):
+        for binary in (POSTFIX, MASTER):
             # A missing server is a broken test machine, never a reason to skip (`make system-deps`).
-            assert os.path.exists(binary), f"{binary} is missing: run `make system-deps` (postfix, dovecot-imapd)"
+            assert os.path.exists(binary), f"{binary} is missing: run `make system-deps` (postfix)"
         self.base = Path(tempfile.mkdtemp(prefix="coldmail-warmup-lab-"))
-        # Postfix's and the mail user's processes must traverse every ancestor of their directories.
-        for p in [self.base, *self.base.parents]:
-            mode = p.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                os.chmod(p, mode | stat.S_IXOTH)
-        self.imap_port, self.lmtp_port, self.smtp_port = free_port(), free_port(), free_port()
-        self.users: dict[str, str] = {}
-        self._dovecot: Optional[subprocess.Popen] = None
+        make_traversable(self.base)
+        self.smtp_port = free_port()
+        self.dovecot: Optional[Dovecot] = None
         self._postfix: Optional[subprocess.Popen] = None
+
+    @property
+    def imap_port(self) -> int:
+        return self.dovecot.imap_port
+
+    @property
+    def lmtp_port(self) -> int:
+        return self.dovecot.lmtp_port
+
+    @property
+    def users(self) -> dict[str, str]:
+        return self.dovecot.users
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "MailLab":
-        self._start_dovecot()
+        self.dovecot = Dovecot({}, folders=("Junk", "Promotions"), sasl=True)
         self._start_postfix()
         return self
 
     def stop(self) -> None:
-        for proc in (self._postfix, self._dovecot):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=15)
+        if self._postfix is not None and self._postfix.poll() is None:
+            self._postfix.terminate()
+            self._postfix.wait(timeout=15)
+        if self.dovecot is not None:
+            self.dovecot.stop()
         shutil.rmtree(self.base, ignore_errors=True)
-
-    def _start_dovecot(self) -> None:
-        d = self.base / "dovecot"
-        d.mkdir()
-        mail = self.base / "mail"
-        mail.mkdir()
-        os.chown(mail, MAIL_UID, MAIL_UID)
-        (d / "users").write_text("")
-        conf = d / "dovecot.conf"
-        conf.write_text(_DOVECOT_CONF.format(base=self.base, uid=MAIL_UID, imap_port=self.imap_port,
-                                             lmtp_port=self.lmtp_port))
-        self._dovecot = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-        _wait_listening(self.imap_port, self._dovecot, "dovecot", self.dovecot_log)
-        _wait_listening(self.lmtp_port, self._dovecot, "dovecot lmtp", self.dovecot_log)
 
     def _start_postfix(self) -> None:
         etc = self.base / "postfix" / "etc"
         etc.mkdir(parents=True)
         (self.base / "postfix" / "queue").mkdir()
-        (etc / "main.cf").write_text(_MAIN_CF.format(base=self.base, lmtp_port=self.lmtp_port))
+        (etc / "main.cf").write_text(_MAIN_CF.format(base=self.base, lmtp_port=self.lmtp_port,
+                                                     auth_socket=self.dovecot.auth_socket))
         (etc / "master.cf").write_text(_MASTER_CF.format(port=self.smtp_port))
         (etc / "refused").write_text(f"{RATE_LIMITED} 451 4.7.1 Ratelimit exceeded, try again later\n")
         old = time.time() - 60
@@ -233,11 +138,10 @@ class MailLab:
         assert check.returncode == 0, f"postfix check failed: {check.stdout}{check.stderr}{self.postfix_log()}"
         self._postfix = subprocess.Popen([MASTER, "-c", str(etc), "-s"], stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
-        _wait_listening(self.smtp_port, self._postfix, "postfix", self.postfix_log)
+        wait_for_port("127.0.0.1", self.smtp_port, lambda: self._postfix.poll() is None, "postfix", self.postfix_log)
 
     def dovecot_log(self) -> str:
-        p = self.base / "dovecot" / "dovecot.log"
-        return p.read_text(errors="replace") if p.is_file() else "(no dovecot log)"
+        return self.dovecot.log()
 
     def postfix_log(self) -> str:
         p = self.base / "postfix" / "maillog"
@@ -245,15 +149,8 @@ class MailLab:
 
     # ------------------------------------------------------------------ users and mailboxes
     def add_users(self, users: dict[str, str]) -> None:
-        """Mailboxes (address → password) Dovecot knows from the next second on.
-
-        Dovecot looks at its passwd file at most once a second (when it last did in this very second, a
-        new user is unknown until the next one), so this waits for the next second to begin.
-        """
-        self.users.update({a.lower(): p for a, p in users.items()})
-        path = self.base / "dovecot" / "users"
-        path.write_text("".join(f"{a}:{{PLAIN}}{p}::::::\n" for a, p in self.users.items()))
-        time.sleep(1.01 - time.time() % 1)
+        """Mailboxes (address → password) Dovecot knows from the next second on."""
+        self.dovecot.add_users(users)
 
     def imap(self, address: str) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.imap_port, ssl=False, timeout=10)
