@@ -39,6 +39,7 @@ if [[ ! -e "$ROOT/opt/coldmail/state/default-postfix-off" ]]; then
 fi
 
 # install_if_changed SRC DEST MODE: prints "changed" when DEST was (re)written.
+# Each script is copied and checked against its SCRIPT_SHA256 alone, so it carries this helper itself.
 install_if_changed() {
   if [[ -e "$2" ]] && cmp -s "$1" "$2"; then
     return 0
