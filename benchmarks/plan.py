@@ -117,6 +117,7 @@ def _snake(key: str) -> str:
 def _classes() -> dict[str, Any]:
     import pulumi_cloudflare as cloudflare
     import pulumi_command as command
+    import pulumi_docker as docker
     import pulumi_hcloud as hcloud
     import pulumi_random as random
     import pulumi_tls as tls
@@ -133,7 +134,8 @@ def _classes() -> dict[str, Any]:
             t.REMOTE_COMMAND: command.remote.Command, t.COPY_TO_REMOTE: command.remote.CopyToRemote,
             t.RANDOM_PASSWORD: random.RandomPassword, t.TLS_PRIVATE_KEY: tls.PrivateKey,
             t.MAILCOW_DOMAIN: MailcowDomain, t.MAILCOW_DKIM: MailcowDkim, t.MAILCOW_MAILBOX_SET: MailcowMailboxSet,
-            t.MAILCOW_RELAYHOST: MailcowRelayhost}
+            t.MAILCOW_RELAYHOST: MailcowRelayhost, t.DOCKER_PROVIDER: docker.Provider, t.DOCKER_IMAGE: docker.Image,
+            t.DOCKER_VOLUME: docker.Volume, t.DOCKER_CONTAINER: docker.Container}
 
 
 def measure_floor(dump: str, engine_settings: bool = False) -> dict[str, Any]:

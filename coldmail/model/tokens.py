@@ -25,6 +25,11 @@ COPY_TO_REMOTE = "command:remote:CopyToRemote"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 
+DOCKER_PROVIDER = "pulumi:providers:docker"
+DOCKER_IMAGE = "docker:index/image:Image"
+DOCKER_VOLUME = "docker:index/volume:Volume"
+DOCKER_CONTAINER = "docker:index/container:Container"
+
 DYNAMIC_PREFIX = "pulumi-python:dynamic"
 ANONYMOUS_DYNAMIC = "pulumi-python:dynamic:Resource"
 MAILCOW_DOMAIN = "pulumi-python:dynamic/coldmail:MailcowDomain"
