@@ -70,6 +70,7 @@ class Coldmail:
         self.stack, self.allow_apply = stack, allow_apply
         self.parser = build_parser()
         self.pending: dict[str, Pending] = {}
+        self.calls = 0
 
     # --- running commands ----------------------------------------------------------------------
     def run(self, words: Sequence[str], values: Mapping[str, Any], *, yes: bool = False,
@@ -185,6 +186,7 @@ class Coldmail:
     # --- logging --------------------------------------------------------------------------------
     def logged(self, name: str, arguments: Mapping[str, Any], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         t0 = time.monotonic()
+        self.calls += 1
         doc = call()
         seconds = round(time.monotonic() - t0, 3)
         LOG.info("mcp %s: %s, exit %s, %.1fs", name, "ok" if doc.get("ok") else "failed", doc.get("exit_code"),
@@ -195,7 +197,10 @@ class Coldmail:
 
 
 def masked(value: Any) -> Any:
-    """``value`` with every secret-named string masked (the apply token included), for the log."""
+    """``value`` with every secret-named string masked (the apply token included), for the log.
+
+    Unlike the ``status`` command's ``redact`` it keeps non-strings: the envelopes' ``secret: false`` flags
+    say what an edit wrote and are no secret."""
     if isinstance(value, Mapping):
         return {k: "[secret]" if is_secret_name(k) and isinstance(v, str) else masked(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -228,10 +233,7 @@ def _uri(stack: str, what: str) -> str:
 def _tools() -> list[types.Tool]:
     tools = [types.Tool(name=t.name, description=description(t), input_schema=input_schema(t),
                         output_schema=output_schema(t.command, t.change),
-                        annotations=types.ToolAnnotations(read_only_hint=not t.change and t.name != "check" and
-                                                          t.name != "credentials_export",
-                                                          destructive_hint=t.name in ("domain_remove", "mailbox_remove")
-                                                          or None))
+                        annotations=types.ToolAnnotations(read_only_hint=not (t.change or t.writes)))
              for t in TOOLS]
     tools.append(types.Tool(name=APPLY, description=APPLY_DESCRIPTION, input_schema=APPLY_INPUT,
                             output_schema=output_schema(None),
@@ -292,10 +294,12 @@ def _version() -> str:
         return "0"
 
 
-def serve(session: Session, stack: str, *, allow_apply: bool = False) -> None:
-    """Serve MCP on stdin/stdout until the client closes it. A stack without its file is refused at once."""
+def serve(session: Session, stack: str, *, allow_apply: bool = False) -> int:
+    """Serve MCP on stdin/stdout until the client closes it; returns how many calls it answered.
+    A stack without its file is refused at once."""
     load_stack_file(stack_file(session.project_dir, stack))
-    server = build_server(Coldmail(session, stack, allow_apply=allow_apply))
+    adapter = Coldmail(session, stack, allow_apply=allow_apply)
+    server = build_server(adapter)
     LOG.info("mcp: serving stack %s (%s)", stack, "changes apply with a preview's token" if allow_apply
              else "previews only")
 
@@ -304,3 +308,4 @@ def serve(session: Session, stack: str, *, allow_apply: bool = False) -> None:
             await server.run(read, write, server.create_initialization_options())
 
     anyio.run(main)
+    return adapter.calls

@@ -31,6 +31,8 @@ class ToolSpec:
     """Positionals always given (``check history``)."""
     summary: str = ""
     """Replaces the command's help as the tool's description, when the tool is not the command itself."""
+    writes: bool = False
+    """Writes a file or the history although it is no change to the stack (a hint for clients)."""
 
     @property
     def change(self) -> bool:
@@ -54,7 +56,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("domain_move", ("domain", "move"), ("name", "ip", *EDIT), applies=("domain", "move")),
     ToolSpec("mailbox_add", ("mailbox", "add"), ("addresses", "name", *EDIT), applies=("mailbox", "add")),
     ToolSpec("mailbox_remove", ("mailbox", "remove"), ("addresses", *EDIT), applies=("mailbox", "remove")),
-    ToolSpec("check", ("check",), ("kinds", "nameserver", "outputs"),
+    ToolSpec("check", ("check",), ("kinds", "nameserver", "outputs"), writes=True,
              summary="check the live stack: DNS, authentication, blacklists, SMTP/TLS, postmaster; records the "
                      "results in the history and alerts on change"),
     ToolSpec("check_history", ("check",), ("since",), extra=("history",),
@@ -62,7 +64,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("reports_summary", ("reports", "summary"), ("since", "domain")),
     ToolSpec("warmup_status", ("warmup", "status"), ("config", "history", "outputs")),
     ToolSpec("warmup_schedule", ("warmup", "schedule"), ("weeks", "config", "history")),
-    ToolSpec("credentials_export", ("credentials", "export"), ("out", "format", "force"),
+    ToolSpec("credentials_export", ("credentials", "export"), ("out", "format", "force"), writes=True,
              summary="write every mailbox's SMTP/IMAP login to a new 0600 file for a sequencer's bulk import; "
                      "the result lists the accounts without passwords"),
 )

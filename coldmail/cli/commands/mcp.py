@@ -11,6 +11,6 @@ def mcp(session: Session, stack: str, *, allow_apply: bool = False) -> Outcome:
     # coldmail.mcp sits above the CLI (it runs the commands), so it is imported here, once the server starts.
     from coldmail.mcp import serve
 
-    serve(session, stack, allow_apply=allow_apply)
-    # stdout was the protocol channel: the envelope of a clean end says nothing there.
-    return Outcome("mcp", stack=stack)
+    calls = serve(session, stack, allow_apply=allow_apply)
+    # stdout was the protocol channel: the end of a session prints nothing there but a requested --json document.
+    return Outcome("mcp", stack=stack, result={"allow_apply": allow_apply, "tool_calls": calls})
