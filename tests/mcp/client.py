@@ -24,6 +24,10 @@ class Served:
     results: list[str] = field(default_factory=list)
     """Every tool result and resource text the client received, as JSON text."""
 
+    @classmethod
+    def at(cls, tmp_path) -> "Served":
+        return cls(str(tmp_path / "record.json"), str(tmp_path / "stderr.txt"))
+
     @property
     def record(self) -> dict[str, Any]:
         with open(self.record_path, encoding="utf-8") as fh:
@@ -55,10 +59,9 @@ class Client:
 
 
 @contextlib.asynccontextmanager
-async def serve(project: str, tmp_path, *, allow_apply: bool = False) -> AsyncIterator[Client]:
-    """``coldmail mcp --stack prod`` on ``project`` as a subprocess, connected and initialised."""
-    n = len(list(tmp_path.glob("record-*.json")))
-    served = Served(str(tmp_path / f"record-{n}.json"), str(tmp_path / f"stderr-{n}.txt"))
+async def serve(project: str, served: Served, *, allow_apply: bool = False) -> AsyncIterator[Client]:
+    """``coldmail mcp --stack prod`` on ``project`` as a subprocess, connected and initialised; ``served``
+    has what it left behind once the block is done."""
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "tests.mcp.launch", served.record_path, "mcp", "--stack", "prod", "--project-dir", project,
@@ -70,4 +73,3 @@ async def serve(project: str, tmp_path, *, allow_apply: bool = False) -> AsyncIt
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 yield Client(session, served)
-    serve.last = served  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from coldmail.ops.history import History, Observation
 
 from tests.cli.clikit import make_project, run_cli
 from tests.cli.fake_pulumi import FakePulumiCommand
-from tests.mcp.client import PASSPHRASE, serve
+from tests.mcp.client import PASSPHRASE, Served, serve
 from tests.mcp.launch import ADMIN_PASSWORD, API_KEY, PASSWORDS
 
 NEW = "new-acme.com"
@@ -45,8 +45,10 @@ def ups(served) -> list[list[str]]:
 
 
 def test_the_tools_are_the_commands_an_agent_needs_and_destroy_is_none_of_them(project, tmp_path):
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path) as c:
+        async with serve(project, served) as c:
             return (await c.session.list_tools()).tools
 
     tools = {t.name: t for t in anyio.run(scenario)}
@@ -67,8 +69,10 @@ def test_the_tools_are_the_commands_an_agent_needs_and_destroy_is_none_of_them(p
 
 
 def test_a_bad_domain_name_is_a_tool_error_with_the_clis_config_path_and_no_pulumi_call(project, tmp_path):
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             return await c.call("domain_add", {"name": "bad_name!.com"})
 
     result = anyio.run(scenario)
@@ -80,44 +84,53 @@ def test_a_bad_domain_name_is_a_tool_error_with_the_clis_config_path_and_no_pulu
                   FakePulumiCommand())
     assert doc["errors"] == cli.doc["errors"]
     assert [e["path"] for e in doc["errors"]] == ["coldmail:domains[12].name"]
-    assert serve.last.record["calls"] == []
+    assert served.record["calls"] == []
 
 
 def test_a_parameter_the_cli_rejects_is_a_usage_error_naming_it(project, tmp_path):
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             return [await c.call("domain_add", {"name": NEW, "parallel": 0}),
                     await c.call("domain_add", {"name": NEW, "yes": True}),
-                    await c.call("mailbox_add", {"addresses": ["anna.k@acme-growth.com", "--yes"]})]
+                    await c.call("mailbox_add", {"addresses": ["anna.k@acme-growth.com", "--yes"]}),
+                    await c.call("check", {"kinds": ["history"]})]
 
-    out_of_range, skip_preview, flag_as_value = anyio.run(scenario)
+    out_of_range, skip_preview, flag_as_value, history = anyio.run(scenario)
     assert out_of_range.is_error and envelope(out_of_range)["errors"][0]["kind"] == "usage"
     assert "out of range: use 1..64" in out_of_range.structured_content["errors"][0]["message"]
     assert skip_preview.is_error and "unknown parameter(s) yes" in skip_preview.structured_content["errors"][0]["message"]
     # "--yes" is an address here, never the flag: the edit is refused by the schema and nothing applies.
     assert flag_as_value.is_error
     assert flag_as_value.structured_content["errors"][0]["kind"] == "config"
-    assert ups(serve.last) == []
+    assert ups(served) == []
+    # `check history` has a result of its own: it is the check_history tool, not a kind of check.
+    assert history.is_error and history.structured_content["errors"][0]["fix"] == "call check_history"
 
 
 def test_apply_without_a_token_or_with_one_it_never_gave_is_refused(project, tmp_path):
     before = file_bytes(project)
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             return [await c.call("apply", {}), await c.call("apply", {"token": "made-up-token"})]
 
     missing, unknown = anyio.run(scenario)
     assert missing.is_error and [e["kind"] for e in envelope(missing)["errors"]] == ["apply_token_missing"]
     assert unknown.is_error and [e["kind"] for e in envelope(unknown)["errors"]] == ["apply_token_unknown"]
-    assert file_bytes(project) == before and serve.last.record["calls"] == []
+    assert file_bytes(project) == before and served.record["calls"] == []
 
 
 def test_apply_is_refused_when_the_stack_file_changed_after_the_preview(project, tmp_path):
     path = os.path.join(project, "Pulumi.prod.yaml")
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             preview = await c.call("domain_add", {"name": NEW})
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write("# edited by hand after the preview\n")
@@ -128,12 +141,14 @@ def test_apply_is_refused_when_the_stack_file_changed_after_the_preview(project,
     assert applied.is_error and [e["kind"] for e in envelope(applied)["errors"]] == ["apply_token_stale"]
     assert "changed since the preview" in applied.structured_content["errors"][0]["message"]
     assert NEW.encode() not in file_bytes(project)
-    assert serve.last.record["operations"] == ["preview"] and ups(serve.last) == []
+    assert served.record["operations"] == ["preview"] and ups(served) == []
 
 
 def test_apply_is_refused_when_the_stack_was_updated_after_the_preview(project, tmp_path):
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             up = await c.call("up", {})
             add = await c.call("domain_add", {"name": NEW})
             first = await c.call("apply", {"token": up.structured_content["apply"]["token"]})
@@ -144,14 +159,16 @@ def test_apply_is_refused_when_the_stack_was_updated_after_the_preview(project, 
     assert not first.is_error and envelope(first)["command"] == "up"
     assert second.is_error and [e["kind"] for e in envelope(second)["errors"]] == ["apply_token_stale"]
     assert "was updated since the preview" in second.structured_content["errors"][0]["message"]
-    assert serve.last.record["operations"] == ["preview", "preview", "up"]
+    assert served.record["operations"] == ["preview", "preview", "up"]
 
 
 def test_apply_is_refused_on_a_server_started_without_allow_apply(project, tmp_path):
     before = file_bytes(project)
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path) as c:
+        async with serve(project, served) as c:
             preview = await c.call("domain_add", {"name": NEW})
             return preview, await c.call("apply", {"token": preview.structured_content["apply"]["token"]})
 
@@ -159,14 +176,16 @@ def test_apply_is_refused_on_a_server_started_without_allow_apply(project, tmp_p
     assert preview.structured_content["apply"]["allowed"] is False
     assert applied.is_error and [e["kind"] for e in envelope(applied)["errors"]] == ["apply_not_allowed"]
     assert "--allow-apply" in applied.structured_content["errors"][0]["fix"]
-    assert file_bytes(project) == before and ups(serve.last) == []
+    assert file_bytes(project) == before and ups(served) == []
 
 
 def test_preview_then_apply_of_domain_add_writes_the_stack_file_as_the_cli_does(project, tmp_path):
     before = file_bytes(project)
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             preview = await c.call("domain_add", {"name": NEW})
             after_preview = file_bytes(project)
             token = preview.structured_content["apply"]["token"]
@@ -185,7 +204,7 @@ def test_preview_then_apply_of_domain_add_writes_the_stack_file_as_the_cli_does(
     assert cli.code == 0
     assert file_bytes(project) == file_bytes(oracle) != before
     assert doc["result"]["operations"] == cli.doc["result"]["operations"]
-    assert serve.last.record["operations"] == ["preview", "up"]
+    assert served.record["operations"] == ["preview", "up"]
     # A token is good for one apply.
     assert again.is_error and again.structured_content["errors"][0]["kind"] == "apply_token_unknown"
 
@@ -193,8 +212,10 @@ def test_preview_then_apply_of_domain_add_writes_the_stack_file_as_the_cli_does(
 def test_credentials_export_writes_a_0600_file_and_returns_no_password(project, tmp_path):
     out = tmp_path / "mailboxes.json"
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path) as c:
+        async with serve(project, served) as c:
             return await c.call("credentials_export", {"out": str(out), "format": "json"})
 
     result = anyio.run(scenario)
@@ -211,8 +232,10 @@ def test_the_summary_resource_names_servers_domains_mailboxes_and_the_recorded_h
     History(os.path.join(project, ".coldmail", "history.sqlite")).record(
         [Observation("blacklist.zen", "ip:203.0.113.11", "fail", "listed on zen.spamhaus.org", "checks")])
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path) as c:
+        async with serve(project, served) as c:
             (resource,) = (await c.session.list_resources()).resources
             return resource.uri, await c.read(str(resource.uri))
 
@@ -239,17 +262,18 @@ def test_no_passphrase_or_password_reaches_a_result_the_log_or_stderr_and_every_
              ("reports_summary", {}), ("warmup_schedule", {"weeks": 1}), ("warmup_status", {}),
              ("credentials_export", {"out": str(export)})]
 
+    served = Served.at(tmp_path)
+
     async def scenario():
-        async with serve(project, tmp_path, allow_apply=True) as c:
+        async with serve(project, served, allow_apply=True) as c:
             for name, arguments in calls:
                 result = await c.call(name, arguments)
                 assert not result.is_error, result.structured_content["errors"]
                 if name == "domain_add":
                     await c.call("apply", {"token": result.structured_content["apply"]["token"]})
             await c.read("coldmail://prod/summary")
-            return c.served
 
-    served = anyio.run(scenario)
+    anyio.run(scenario)
     log_path = os.path.join(project, ".coldmail", "logs", "coldmail.log")
     with open(log_path, encoding="utf-8") as fh:
         log = fh.read()
