@@ -24,6 +24,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "coldmail.cli": ("coldmail.errors", "coldmail.model", "coldmail.ops", "dynamic_providers", *CAPABILITIES),
     "coldmail.mcp": ("coldmail.errors", "coldmail.model", "coldmail.ops", "dynamic_providers", "coldmail.cli",
                      *CAPABILITIES),
+    # The one module of the CLI that starts the server (lazily: the server runs the CLI's commands).
+    "coldmail.cli.commands.mcp": ("coldmail.cli", "coldmail.mcp"),
     "__main__": ("coldmail.model", "components"),
     "coldmail.__main__": ("coldmail.cli",),
 }

@@ -37,7 +37,6 @@ def main(argv: Optional[Sequence[str]] = None, *, pulumi_command: Any = None, en
 
     # `stack init NAME` names its stack positionally; every other command takes --stack.
     args.stack = getattr(args, "stack_name", None) or args.stack
-    out = Outcome(args.command, stack=args.stack)
     try:
         # The on-server agent runs outside any Pulumi project: its own config file says everything.
         project_dir = (find_project_dir(args.project_dir) if getattr(args, "needs_project", True)
@@ -51,17 +50,33 @@ def main(argv: Optional[Sequence[str]] = None, *, pulumi_command: Any = None, en
                           interactive=not args.json and bool(getattr(stdin, "isatty", lambda: False)()),
                           pulumi_command=pulumi_command, backend=args.backend,
                           secrets_provider=args.secrets_provider)
-        out = args.call(session, args)
     except Exception as exc:  # noqa: BLE001 - one document and one exit code, whatever broke
-        LOG.debug("%s failed", args.command, exc_info=True)
-        out.fail(exc)
-        if getattr(exc, "issues", None):
-            out.text = "refused, nothing written"
-    if out.stack is None:
-        out.stack = args.stack
+        out = _failed(Outcome(args.command, stack=args.stack), exc)
+    else:
+        out = run(session, args)
     for e in out.errors:
         LOG.debug("error: %s", e)
     LOG.debug("exit %d", out.exit_code)
     output.emit(out, args.json, stdout, stderr)
     output.close_logging()
     return out.exit_code
+
+
+def run(session: Session, args: Any) -> Outcome:
+    """Run one parsed command (``args`` from :func:`build_parser`) for ``session``: the CLI and the MCP server
+    both call this, so a command fails the same way, as an outcome, whoever called it."""
+    try:
+        out = args.call(session, args)
+    except Exception as exc:  # noqa: BLE001 - one document and one exit code, whatever broke
+        out = _failed(Outcome(args.command, stack=args.stack), exc)
+    if out.stack is None:
+        out.stack = args.stack
+    return out
+
+
+def _failed(out: Outcome, exc: BaseException) -> Outcome:
+    LOG.debug("%s failed", out.command, exc_info=True)
+    out.fail(exc)
+    if getattr(exc, "issues", None):
+        out.text = "refused, nothing written"
+    return out

@@ -275,6 +275,7 @@ RESULT_SCHEMAS: dict[str, dict] = {
     "check history": CHECK_HISTORY,
     "status-page": STATUS_PAGE,
     "agent run": AGENT_RUN,
+    "mcp": _obj({"allow_apply": _BOOL, "tool_calls": _INT}),
 }
 
 ENVELOPE = _obj({

@@ -7,7 +7,8 @@ arguments onto one typed function of :mod:`coldmail.cli.commands`.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from coldmail.errors import UsageError
 from coldmail.ops.automation import DEFAULT_PARALLEL, MAX_PARALLEL
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = leaf(dom, "add", "domain add", lambda s, a: c.domain_add(
         s, a.stack, a.name, server=a.server, ip=a.ip, mailboxes=a.mailboxes, yes=a.yes, parallel=a.parallel),
         "add a domain (config edit, then preview; --yes applies)", [ops, apply_])
-    sp.add_argument("name")
+    sp.add_argument("name", help="the domain, e.g. acme-growth.com")
     sp.add_argument("--server", default=None, help="server name (default: the one with the fewest domains)")
     sp.add_argument("--ip", type=int, default=None, help="sending IP index: 0 primary, 1..N floating "
                     "(default: the least-loaded floating IP, written explicitly)")
@@ -105,21 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
         s, a.stack, a.name, ip=a.ip, yes=a.yes, parallel=a.parallel),
         "send a domain from another IP of its server; SPF and relayhost follow (config edit, then preview)",
         [ops, apply_])
-    sp.add_argument("name")
+    sp.add_argument("name", help="a domain of the stack")
     sp.add_argument("--ip", type=int, required=True, help="sending IP index: 0 primary, 1..N floating")
     sp = leaf(dom, "remove", "domain remove", lambda s, a: c.domain_remove(
         s, a.stack, a.name, yes=a.yes, parallel=a.parallel), "remove a domain and its mailboxes", [ops, apply_])
-    sp.add_argument("name")
+    sp.add_argument("name", help="a domain of the stack")
 
     mb = group("mailbox", "add or remove mailboxes")
     sp = leaf(mb, "add", "mailbox add", lambda s, a: c.mailbox_add(
         s, a.stack, a.addresses, name=a.name, yes=a.yes, parallel=a.parallel),
         "add mailboxes to their domains' explicit lists", [ops, apply_])
-    sp.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    sp.add_argument("addresses", nargs="+", metavar="ADDRESS", help="new addresses on domains of the stack")
     sp.add_argument("--name", default=None, help='display name, "First Last"')
     sp = leaf(mb, "remove", "mailbox remove", lambda s, a: c.mailbox_remove(
         s, a.stack, a.addresses, yes=a.yes, parallel=a.parallel), "remove mailboxes", [ops, apply_])
-    sp.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    sp.add_argument("addresses", nargs="+", metavar="ADDRESS", help="mailboxes of the stack")
 
     srv = group("server", "add, remove and operate a mail server")
     sp = leaf(srv, "add", "server add", lambda s, a: c.server_add(
@@ -284,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
         "send a test from every IP and domain to the seeds and report inbox, spam or promotions", [sources, logins])
     sp.add_argument("--sample", type=int, default=None, help="probe only the first N domains of each IP")
     sp.add_argument("--wait", type=float, default=300, help="seconds to wait for the probes (default 300)")
+    sp = leaf(sub, "mcp", "mcp", lambda s, a: c.mcp(s, a.stack, allow_apply=a.allow_apply),
+              "serve the commands to agents over MCP on stdio; every change is previewed first (README: MCP)")
+    sp.add_argument("--allow-apply", action="store_true",
+                    help="let a previewed change be applied with its token (default: previews only)")
     return p
 
 
@@ -304,7 +309,88 @@ def _int_in(lo: int, hi: int) -> Callable[[str], int]:
         if not lo <= n <= hi:
             raise argparse.ArgumentTypeError(f"{n} is out of range: use {lo}..{hi}")
         return n
+    parse.bounds = (lo, hi)  # type: ignore[attr-defined]  # read by describe()
     return parse
+
+
+# --------------------------------------------------------------------------------------------
+# The parameters of a command, for callers that are no command line (the MCP server)
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    """One parameter of a command as this parser defines it, and how to write it back on a command line."""
+
+    dest: str
+    flag: Optional[str]
+    """``--server``; None for a positional."""
+    type: str
+    """The JSON type of one value: ``string``, ``integer``, ``number`` or ``boolean`` (a switch)."""
+    many: bool
+    """A list: ``nargs`` ``+``/``*``, or a flag given once per value."""
+    required: bool
+    default: Any
+    choices: Optional[tuple[Any, ...]]
+    bounds: Optional[tuple[int, int]]
+    help: str
+
+
+def _leaf(words: Sequence[str]) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for word in words:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return parser
+
+
+def describe(words: Sequence[str]) -> tuple[str, dict[str, Option]]:
+    """The help text and the parameters (by ``dest``) of the command ``words``, e.g. ``("domain", "add")``."""
+    parser = _leaf(words)
+    found: dict[str, Option] = {}
+    for a in parser._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        switch = isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+        many = a.nargs in ("+", "*") or isinstance(a, argparse._AppendAction)
+        bounds = getattr(a.type, "bounds", None)
+        kind = ("boolean" if switch else "integer" if a.type is int or bounds else
+                "number" if a.type is float else "string")
+        required = (a.nargs not in ("*", "?")) if not a.option_strings else bool(a.required)
+        found[a.dest] = Option(a.dest, max(a.option_strings, key=len) if a.option_strings else None, kind, many,
+                               required, a.default, tuple(a.choices) if a.choices else None, bounds, a.help or "")
+    return parser.description or "", found
+
+
+def command_line(words: Sequence[str], values: Mapping[str, Any], *, stack: str, yes: bool = False,
+                 extra: Sequence[str] = ()) -> list[str]:
+    """The argument list that gives the command ``words`` these parameter ``values`` (by ``dest``).
+
+    Options are written ``--flag=value`` and positionals follow ``--``, so no value (``"--yes"`` as an
+    address) can turn into a flag. ``extra`` are positionals given as is (``check history``).
+
+    :raises UsageError: an unknown parameter, or a value of the wrong shape.
+    """
+    _, options = describe(words)
+    head, tail = [*words, f"--stack={stack}"], [*extra]
+    for dest, value in values.items():
+        opt = options.get(dest)
+        if opt is None:
+            raise UsageError(f"unknown parameter {dest!r}", f"use: {', '.join(sorted(options))}")
+        if value is None:
+            continue
+        items = value if opt.many else [value]
+        if opt.many and not isinstance(value, list) or any(isinstance(v, (list, dict)) for v in items):
+            raise UsageError(f"{dest}: expected {'a list of ' if opt.many else 'one '}{opt.type} value(s), "
+                             f"got {value!r}", f"pass {dest} as in the tool's input schema")
+        if opt.type == "boolean":
+            if not isinstance(value, bool):
+                raise UsageError(f"{dest}: expected true or false, got {value!r}", f"pass {dest}: true")
+            head += [opt.flag] if value else []
+        elif opt.flag is None:
+            tail += [str(v) for v in items]
+        else:
+            head += [f"{opt.flag}={v}" for v in items]
+    return head + (["--yes"] if yes else []) + (["--", *tail] if tail else [])
 
 
 def guess_command(argv: list[str]) -> str:

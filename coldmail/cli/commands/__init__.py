@@ -11,6 +11,7 @@ from .checks import check, check_history, status_page
 from .config_edits import (domain_add, domain_move, domain_remove, mailbox_add, mailbox_remove, server_add,
                            server_remove)
 from .credentials import credentials_export
+from .mcp import mcp
 from .reports import dmarc_advance, reports_fetch, reports_summary
 from .server_ops import server_logs, server_queue, server_restart
 from .stack import destroy, plan, preview, refresh, stack_init, status, up
@@ -22,4 +23,4 @@ __all__ = ["stack_init", "plan", "preview", "up", "destroy", "refresh", "status"
            "reports_summary", "dmarc_advance", "backup_now", "backup_list",
            "backup_restore", "server_restart", "server_logs", "server_queue", "suppression_scan", "suppression_list",
            "suppression_add", "suppression_export", "warmup_schedule", "warmup_status", "warmup_run",
-           "warmup_placement", "domain_move", "check", "check_history", "status_page", "agent_run"]
+           "warmup_placement", "domain_move", "check", "check_history", "status_page", "agent_run", "mcp"]
