@@ -29,6 +29,8 @@ class MailboxSetArgs:
     server_name: str
     verify_tls: bool = True
     ca_bundle: Optional[str] = None
+    owns_limits: bool = True
+    """False for a second set on a domain whose limits another set owns (report mailboxes in a sending domain)."""
 
 
 class MailboxSet(pulumi.ComponentResource):
@@ -68,7 +70,8 @@ class MailboxSet(pulumi.ComponentResource):
                 api_url=args.api_url, server=args.server_name, domain=domain.name,
                 mailboxes=[{"local_part": m.local_part, "name": m.name, "quota_mb": m.quota_mb, "active": True}
                            for m in domain.mailboxes],
-                passwords=password_map, daily_send_limit=self.daily_limit, **settings.domain_sizing(domain),
+                passwords=password_map, daily_send_limit=self.daily_limit,
+                **(settings.domain_sizing(domain) if args.owns_limits else {}),
                 verify_tls=args.verify_tls, ca_bundle=args.ca_bundle),
             # A component's depends_on does not hold back its children: the Mailcow write must wait for
             # the server's readiness and the domain itself.
