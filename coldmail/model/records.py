@@ -278,8 +278,8 @@ class SendingAddresses:
 
     ipv4s: tuple[str, ...]
     ipv6s: tuple[str, ...] = ()
-    server_ipv4: Optional[str] = None
-    """The server's primary IPv4, where Mailcow serves HTTPS (``mta-sts.<domain>``); the first of ``ipv4s``
+    server_ipv4: Optional[str] = field(default=None, compare=False)
+    """Not a sending address (so not compared): the server's primary IPv4, where Mailcow serves HTTPS (``mta-sts.<domain>``); the first of ``ipv4s``
     when not given."""
 
     @property
