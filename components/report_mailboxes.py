@@ -73,7 +73,7 @@ class ReportMailboxes(pulumi.ComponentResource):
                 f"{name}-mailboxes",
                 MailboxSetArgs(domain=report, settings=settings, api_url=server.api_url, server_name=srv.name,
                                verify_tls=srv.mailcow_tls_verify, ca_bundle=srv.mailcow_ca_bundle,
-                               owns_limits=not sends),
+                               owns_limits=not sends, sends=False),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after))
             self.credentials = self.mailboxes.credentials
             ipv6 = server.ipv6_address
