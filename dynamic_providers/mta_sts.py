@@ -2,9 +2,10 @@
 
 Mailcow has ``add/mta-sts`` and ``edit/mta-sts`` but no read route (``get/mta-sts`` answers HTTP 404 "route
 not found"), so ``read`` fetches the policy where a sending MTA does: ``/.well-known/mta-sts.txt`` with
-``Host: mta-sts.<domain>``. There is no delete route either: ``delete`` deactivates the policy with
-``edit/mta-sts`` (``active: 0``), after which Mailcow no longer serves it and its ACME container drops the
-name from the certificate; the row itself goes when the domain is deleted (docs/mailcow-api.md §11).
+``Host: mta-sts.<domain>``. The API has no delete route for a policy either (docs/mailcow-api.md §11 lists
+add and edit only), so ``delete`` deactivates it with ``edit/mta-sts`` (``active: 0``): Mailcow stops serving
+it and its ACME container drops ``mta-sts.<domain>`` from the certificate. The stack removes the ``_mta-sts``
+TXT with the domain's other records, so no sender looks for the policy any more.
 """
 
 from __future__ import annotations
