@@ -65,8 +65,11 @@ def resolve(issues: list[ConfigIssue], servers: Sequence[Server], domains: Seque
     sending = {d.name: d for d in domains}
     hostnames = {h: s for s in servers for h in (s.hostname, *s.ptr_names)}
     if zone in hostnames:
+        path = f"{NAMESPACE}:servers[{hostnames[zone].index}].hostname"
+        if any(i.path == path for i in issues):  # a hostname refused already: this would only echo it
+            return dmarc, dns, None, warnings
         issues.append(ConfigIssue(
-            f"{NAMESPACE}:servers[{hostnames[zone].index}].hostname",
+            path,
             f"{zone} is both a mail hostname and the domain of the report mailboxes, and Mailcow refuses a domain "
             "that is its hostname (domain_cannot_match_hostname)",
             f"give the server a hostname under {zone} (mx1.{zone}), or set coldmail:dmarc.rua and "
