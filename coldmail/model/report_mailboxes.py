@@ -51,8 +51,8 @@ def resolve(issues: list[ConfigIssue], servers: Sequence[Server], domains: Seque
             warnings.append(ConfigIssue(
                 f"{NAMESPACE}:{path}", f"{address} is outside the stack: whether its domain has an MX (without one "
                 "every report is lost) cannot be checked offline",
-                f"`coldmail checks run` checks it once deployed (auth.rua-mx); or leave it unset to have the stack "
-                f"make {label.lower()} mailboxes in {zone}"))
+                f"`coldmail check auth --stack <stack>` checks it once deployed (auth.rua-mx); or leave it unset to "
+                f"have the stack make the mailbox for {label} in {zone}"))
             continue
         why = local_part_problem(local.lower())
         if why:
