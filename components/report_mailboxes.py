@@ -84,8 +84,9 @@ class ReportMailboxes(pulumi.ComponentResource):
 
             placeholder = rec.SendingAddresses(("192.0.2.1",))
             specs = rec.report_zone_records(settings, placeholder) + specs
-            dynamic["report-spf"] = pulumi.Output.all(
-                *([server.ip_addresses[0], ipv6] if ipv6 is not None else [server.ip_addresses[0]])).apply(spf)
+            if not sends:
+                dynamic["report-spf"] = pulumi.Output.all(
+                    *([server.ip_addresses[0], ipv6] if ipv6 is not None else [server.ip_addresses[0]])).apply(spf)
         else:
             self.credentials = pulumi.Output.secret([])
         zones = rec.managed_zones(settings)
