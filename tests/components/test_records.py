@@ -208,3 +208,17 @@ def test_managed_zones_keep_configured_zone_ids():
     raw["domains"][1]["zoneId"] = "f" * 32
     s = cm.load(raw)
     assert rec.managed_zones(s) == {"ops-example.com": None, "alpha-example.com": None, "beta-example.com": "f" * 32}
+
+
+def test_the_mta_sts_id_changes_exactly_when_the_served_policy_does():
+    s = stack(dns={"mtaSts": True})
+    ids = {}
+    for label, raw in (("base", {}), ("enforce", {"mtaStsMode": "enforce", "mtaStsTestingSince": "2020-01-01"}),
+                       ("max_age", {"mtaStsMaxAge": 86400}), ("ttl", {"ttl": 600})):
+        s = stack(dns={"mtaSts": True, **raw})
+        ids[label] = by_key(rec.domain_records(s, s.domains[0], rec.sending_addresses(s, s.domains[0], IPS), DKIM))[
+            "mta-sts"].value
+    assert ids["base"] == ids["ttl"] == "v=STSv1; id=f6536413502644ab40d8"
+    assert len({ids["base"], ids["enforce"], ids["max_age"]}) == 3
+    # printf 'version: STSv1\nmode: testing\nmax_age: 86400\nmx: mx1.ops-example.com\n' | sha256sum | cut -c1-20
+    assert ids["max_age"] == "v=STSv1; id=84f733437b67cb14e8c7"

@@ -36,10 +36,14 @@ State (live dicts, guarded by ``lock``; take it when mutating while requests may
 - ``relayhosts``: int id -> ``{"hostname", "username", "password", "active"}``.
 - ``ratelimits``: mailbox address or domain -> ``"N / 1<frame>"``, Mailcow's Redis hash ``RL_VALUE`` (entries of
   deleted mailboxes stay, as in Redis; ``add/mailbox`` clears the new mailbox's entry).
+- ``mta_sts``: domain -> ``{"version", "mode", "mx" (comma-separated), "max_age", "active"}``, strings as the API
+  takes them. ``add/mta-sts`` answers one object, ``edit/mta-sts`` the usual list with ``object_modified``; there
+  is no ``get/mta-sts`` or ``delete/mta-sts`` route (404 "route not found"). ``GET /.well-known/mta-sts.txt`` with
+  ``Host: mta-sts.<domain>`` serves an active policy as ``mta-sts.php`` does (no API key; 404 otherwise).
 
 Seeding (bypasses the API and the call log, e.g. to create drift or foreign objects): ``seed_domain(domain, **row)``,
 ``seed_mailbox(address, name="", quota_mb=0, password="...", active=1)``, ``seed_dkim(domain, selector, key_size)``,
-``seed_relayhost(hostname, ...) -> id``.
+``seed_relayhost(hostname, ...) -> id``, ``seed_mta_sts(domain, mode, mx, max_age=604800, active=1)``.
 
 Call log: ``calls`` (list of :class:`Call`: method, path, action, category, object, extra, endpoint, kind
 ("read"/"write"/"other"), body (parsed JSON or raw text; passwords masked), status (``None`` when no response was
