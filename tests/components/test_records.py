@@ -211,7 +211,6 @@ def test_managed_zones_keep_configured_zone_ids():
 
 
 def test_the_mta_sts_id_changes_exactly_when_the_served_policy_does():
-    s = stack(dns={"mtaSts": True})
     ids = {}
     for label, raw in (("base", {}), ("enforce", {"mtaStsMode": "enforce", "mtaStsTestingSince": "2020-01-01"}),
                        ("max_age", {"mtaStsMaxAge": 86400}), ("ttl", {"ttl": 600})):
