@@ -275,7 +275,7 @@ def collect(run: engine.ProgramRun, stack: cm.StackConfig, stack_name: str, path
     reports = {"dmarc_rua": stack.dmarc.rua, "dmarc_ruf": stack.dmarc.ruf,
                "tls_rpt_rua": stack.dns.tls_rpt_rua if stack.dns.tls_rpt else None,
                "mailboxes": list(rd.addresses) if rd else [], "server": rd.server if rd else None,
-               "records": _sorted([_record(r, r.inputs.get("name", ""), zones)
+               "records": _sorted([_record(r, rd.zone if rd else stack.servers[0].zone, zones)
                                    for r in _under(run, report_comp, tokens.DNS_RECORD)])}
     counts = Counter(r.type for r in run.resources)
     per_zone = Counter(r["zone"] for s in servers for r in s["host_records"])
