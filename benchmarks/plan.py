@@ -126,6 +126,7 @@ def _classes() -> dict[str, Any]:
     from dynamic_providers.dkim import MailcowDkim
     from dynamic_providers.domain import MailcowDomain
     from dynamic_providers.mailbox_set import MailcowMailboxSet
+    from dynamic_providers.mta_sts import MailcowMtaSts
     from dynamic_providers.relayhost import MailcowRelayhost
 
     return {t.DNS_RECORD: cloudflare.DnsRecord, t.HCLOUD_SERVER: hcloud.Server, t.FLOATING_IP: hcloud.FloatingIp,
@@ -134,8 +135,8 @@ def _classes() -> dict[str, Any]:
             t.REMOTE_COMMAND: command.remote.Command, t.COPY_TO_REMOTE: command.remote.CopyToRemote,
             t.RANDOM_PASSWORD: random.RandomPassword, t.TLS_PRIVATE_KEY: tls.PrivateKey,
             t.MAILCOW_DOMAIN: MailcowDomain, t.MAILCOW_DKIM: MailcowDkim, t.MAILCOW_MAILBOX_SET: MailcowMailboxSet,
-            t.MAILCOW_RELAYHOST: MailcowRelayhost, t.DOCKER_PROVIDER: docker.Provider, t.DOCKER_IMAGE: docker.Image,
-            t.DOCKER_VOLUME: docker.Volume, t.DOCKER_CONTAINER: docker.Container}
+            t.MAILCOW_RELAYHOST: MailcowRelayhost, t.MAILCOW_MTA_STS: MailcowMtaSts, t.DOCKER_PROVIDER: docker.Provider,
+            t.DOCKER_IMAGE: docker.Image, t.DOCKER_VOLUME: docker.Volume, t.DOCKER_CONTAINER: docker.Container}
 
 
 def measure_floor(dump: str, engine_settings: bool = False) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from .backups import Backups, BackupsArgs
 from .mail_domain import MailDomain, MailDomainArgs
 from .mailbox_set import MailboxSet, MailboxSetArgs
 from .operations import Operations, OperationsArgs
+from .report_mailboxes import ReportMailboxes, ReportMailboxesArgs
 
 __all__ = ["MailServer", "MailServerArgs", "Backups", "BackupsArgs", "MailDomain", "MailDomainArgs", "MailboxSet",
-           "MailboxSetArgs", "Operations", "OperationsArgs"]
+           "MailboxSetArgs", "Operations", "OperationsArgs", "ReportMailboxes", "ReportMailboxesArgs"]

@@ -12,6 +12,7 @@ from coldmail.model import records as rec
 from coldmail.model import Domain, StackConfig
 from dynamic_providers.dkim import MailcowDkim, MailcowDkimArgs
 from dynamic_providers.domain import MailcowDomain, MailcowDomainArgs
+from dynamic_providers.mta_sts import MailcowMtaSts, MailcowMtaStsArgs
 
 from .mail_server import MailServer
 from .zones import zone_id_output
@@ -41,6 +42,8 @@ class MailDomain(pulumi.ComponentResource):
     """Cloudflare records by key (``mx``, ``spf``, ``dkim``, ``dmarc``…, see ``coldmail.model.records``)."""
     mailcow_domain: MailcowDomain
     dkim: MailcowDkim
+    mta_sts: Optional[MailcowMtaSts]
+    """The policy Mailcow serves at ``https://mta-sts.<domain>`` (with ``coldmail:dns.mtaSts``)."""
     mailboxes: MailboxSet
     addresses: list[str]
     credentials: pulumi.Output[list]
@@ -89,6 +92,16 @@ class MailDomain(pulumi.ComponentResource):
                            verify_tls=srv.mailcow_tls_verify, ca_bundle=srv.mailcow_ca_bundle),
             opts=after_domain)
         self.credentials = self.mailboxes.credentials
+        self.mta_sts = None
+        if settings.dns.mta_sts:
+            dns = settings.dns
+            self.mta_sts = MailcowMtaSts(
+                f"{name}-mta-sts",
+                MailcowMtaStsArgs(**conn, domain=domain.name, mode=dns.mta_sts_mode, mx=[srv.hostname],
+                                  max_age=dns.mta_sts_max_age,
+                                  testing_since=(dns.mta_sts_testing_since.isoformat()
+                                                 if dns.mta_sts_testing_since else None)),
+                opts=after_domain)
 
         self.zone_id = zone_id_output(domain.zone, domain.zone_id)
         # Names, types and all static contents come from one rendering; only SPF (the server's IPs) and
@@ -124,7 +137,12 @@ class MailDomain(pulumi.ComponentResource):
         dynamic = {
             "spf": pulumi.Output.all(*([ipv4, ipv6] if ipv6 is not None else [ipv4])).apply(spf),
             "dkim": self.dkim.txt_value.apply(dkim),
+            "mta-sts-host": server.ip_addresses[0],
         }
+        if self.mta_sts is not None:
+            # Published once Mailcow serves the policy: a sender that sees a new id fetches the policy at once.
+            txt = _spec(self._template, "mta-sts").content
+            dynamic["mta-sts"] = self.mta_sts.id.apply(lambda _id: txt)
         zones = rec.managed_zones(settings)
         out: dict[str, cloudflare.DnsRecord] = {}
         for spec in self._template:

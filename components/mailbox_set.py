@@ -29,6 +29,10 @@ class MailboxSetArgs:
     server_name: str
     verify_tls: bool = True
     ca_bundle: Optional[str] = None
+    owns_limits: bool = True
+    """False for a second set on a domain whose limits another set owns (report mailboxes in a sending domain)."""
+    sends: bool = True
+    """False for mailboxes that only receive (the report mailboxes): no send plan, daily limit 0."""
 
 
 class MailboxSet(pulumi.ComponentResource):
@@ -59,7 +63,7 @@ class MailboxSet(pulumi.ComponentResource):
         }
         results = {lp: pw.result for lp, pw in self.passwords.items()}
         password_map = pulumi.Output.secret(pulumi.Output.all(**results) if results else {})
-        self.daily_limit = planned_daily_sends(settings, domain)
+        self.daily_limit = planned_daily_sends(settings, domain) if args.sends else 0
         self.addresses = [m.address for m in domain.mailboxes]
 
         self.mailbox_set = MailcowMailboxSet(
@@ -68,7 +72,8 @@ class MailboxSet(pulumi.ComponentResource):
                 api_url=args.api_url, server=args.server_name, domain=domain.name,
                 mailboxes=[{"local_part": m.local_part, "name": m.name, "quota_mb": m.quota_mb, "active": True}
                            for m in domain.mailboxes],
-                passwords=password_map, daily_send_limit=self.daily_limit, **settings.domain_sizing(domain),
+                passwords=password_map, daily_send_limit=self.daily_limit if args.sends else None,
+                **(settings.domain_sizing(domain) if args.owns_limits else {}),
                 verify_tls=args.verify_tls, ca_bundle=args.ca_bundle),
             # A component's depends_on does not hold back its children: the Mailcow write must wait for
             # the server's readiness and the domain itself.

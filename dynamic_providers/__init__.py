@@ -6,6 +6,7 @@ from .domain import MailcowDomain, MailcowDomainArgs, MailcowDomainProvider
 from .errors import (MailcowApiError, MailcowAuthError, MailcowConflict, MailcowCredentialsError, MailcowError,
                      MailcowUnavailable, MailcowWriteUncertain)
 from .mailbox_set import MailcowMailboxSet, MailcowMailboxSetArgs, MailcowMailboxSetProvider
+from .mta_sts import MailcowMtaSts, MailcowMtaStsArgs, MailcowMtaStsProvider
 from .relayhost import MailcowRelayhost, MailcowRelayhostArgs, MailcowRelayhostProvider
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "MailcowDkim", "MailcowDkimArgs", "MailcowDkimProvider",
     "MailcowMailboxSet", "MailcowMailboxSetArgs", "MailcowMailboxSetProvider",
     "MailcowRelayhost", "MailcowRelayhostArgs", "MailcowRelayhostProvider",
+    "MailcowMtaSts", "MailcowMtaStsArgs", "MailcowMtaStsProvider",
 ]

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import certifi
 import urllib3
 
+from coldmail.model.records import parse_mta_sts_policy
+
 from .errors import (MailcowApiError, MailcowAuthError, MailcowCredentialsError, MailcowError,
                      MailcowUnavailable, MailcowWriteUncertain)
 
@@ -131,6 +133,18 @@ class DkimKey:
     @property
     def dns_name(self) -> str:
         return f"{self.selector}._domainkey.{self.domain}"
+
+
+@dataclass(frozen=True)
+class MtaStsPolicy:
+    """A domain's MTA-STS policy as Mailcow serves it at ``https://mta-sts.<domain>/.well-known/mta-sts.txt``."""
+
+    domain: str
+    mode: str
+    max_age: int
+    mx: tuple[str, ...]
+    text: str
+    """The body exactly as served: the ``_mta-sts`` TXT id is derived from it."""
 
 
 @dataclass(frozen=True)
@@ -614,6 +628,58 @@ class MailcowClient:
     def delete_dkim(self, domain: str) -> None:
         """Remove the domain's key (success also when none exists)."""
         self._write_repeatable("delete/dkim", [domain])
+
+    # ---------------------------------------------------------------- MTA-STS
+
+    def get_mta_sts(self, domain: str) -> Optional[MtaStsPolicy]:
+        """The policy Mailcow serves for ``domain``, read where a sending MTA reads it; None when none is served.
+
+        There is no ``get/mta-sts`` route (HTTP 404 "route not found"), so this is a GET of
+        ``/.well-known/mta-sts.txt`` on the API host with ``Host: mta-sts.<domain>``, which Mailcow's nginx
+        hands to ``mta-sts.php``. Retried like any read.
+        """
+        url = f"{self.base_url}/.well-known/mta-sts.txt"
+        headers = {"Host": f"mta-sts.{domain}", "Accept": "text/plain"}
+        for attempt in range(self.retries + 1):
+            self._count("read")
+            try:
+                resp = self._send("GET", url, headers, None)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt < self.retries:
+                    self._pause(attempt)
+                    continue
+                raise MailcowUnavailable(f"Mailcow at {self.base_url} unreachable after {attempt + 1} attempts "
+                                         f"(GET mta-sts.txt of {domain}: {exc.__class__.__name__})",
+                                         endpoint="mta-sts.txt", method="GET", attempts=attempt + 1) from exc
+            if resp.status_code >= 500 and attempt < self.retries:
+                self._pause(attempt)
+                continue
+            break
+        if resp.status_code == 404:
+            return None
+        policy = parse_mta_sts_policy(resp.text)
+        if resp.status_code != 200 or policy.get("version") != "STSv1":
+            raise MailcowApiError("invalid_mta_sts_policy", [domain, f"HTTP {resp.status_code}"],
+                                  endpoint="mta-sts.txt", method="GET", status=resp.status_code,
+                                  hint=f"https://mta-sts.{domain}/.well-known/mta-sts.txt is not an MTA-STS policy")
+        return MtaStsPolicy(domain=domain.lower(), mode=str(policy.get("mode", "")),
+                            max_age=_int(policy.get("max_age")), mx=tuple(policy["mx"]), text=resp.text)
+
+    @staticmethod
+    def _mta_sts_attrs(mode: str, mx: Iterable[str], max_age: int, active: bool) -> dict[str, str]:
+        # Mailcow takes the MX hosts comma-separated and every value as a string.
+        return {"version": "STSv1", "mode": mode, "mx": ",".join(mx), "max_age": str(int(max_age)),
+                "active": "1" if active else "0"}
+
+    def create_mta_sts(self, domain: str, *, mode: str, mx: Iterable[str], max_age: int) -> None:
+        """Add an active policy. Mailcow answers one object (``{"type":"success","msg":"Task completed"}``)."""
+        body = {"domain": domain, **self._mta_sts_attrs(mode, mx, max_age, True)}
+        self._write_read_first("add/mta-sts", body, lambda: self.get_mta_sts(domain) is not None)
+
+    def update_mta_sts(self, domain: str, *, mode: str, mx: Iterable[str], max_age: int, active: bool = True) -> None:
+        """Rewrite the policy; Mailcow answers ``object_modified``. Repeatable: it sets every field."""
+        self._write_repeatable("edit/mta-sts", {"items": [domain],
+                                                "attr": self._mta_sts_attrs(mode, mx, max_age, active)})
 
     # ---------------------------------------------------------------- relayhosts
 

@@ -19,7 +19,8 @@ from pulumi_policy import (
 )
 
 from coldmail.model import tokens
-from coldmail.model.records import SPF_MAX_LOOKUPS, dmarc_tags, is_spf, spf_covers, spf_lookup_terms
+from coldmail.model.records import (MTA_STS_MIN_TESTING_DAYS, SPF_MAX_LOOKUPS, dmarc_tags, is_spf,
+                                    mta_sts_enforce_problem, spf_covers, spf_lookup_terms)
 
 from .sdk import config_schema, config_value, fqdn, known, plain, txt_of
 from .stack_index import StackIndex
@@ -121,6 +122,44 @@ dmarc_enforced_after_warmup = ResourceValidationPolicy(
     config_schema=config_schema(
         warmupEndDate={"type": "string", "format": "date",
                        "description": "Day the warmup ends (YYYY-MM-DD); unset means warming."},
+        today={"type": "string", "format": "date", "description": "Override of today's date, for reproducible runs."}))
+
+
+def mta_sts_enforce_after_testing_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """``enforce`` only after the policy has been served in ``testing`` (``testing_since``, from the config).
+
+    A sender caches an enforced policy for ``max_age`` (a week) and refuses to deliver over any TLS failure in
+    that time: a certificate that lacks ``mta-sts.<domain>`` or the MX name, or an MX missing from the policy,
+    then bounces mail for days. In ``testing`` the same failures only show up in the TLS reports, so they can be
+    fixed first. The engine hands a policy only the planned inputs, never the resource's history, so the
+    config records when testing began (``coldmail:dns.mtaStsTestingSince``) and the MTA-STS resource carries it.
+    """
+    if args.resource_type != tokens.MAILCOW_MTA_STS:
+        return
+    props = plain(args.props)
+    mode = props.get("mode")
+    if not known(mode) or mode != "enforce":
+        return
+    raw = props.get("testing_since")
+    today = _dt.date.fromisoformat(str(config_value(args, "today", None) or _dt.date.today().isoformat()))
+    try:
+        since = _dt.date.fromisoformat(str(raw)) if raw else None
+    except ValueError:
+        since = None
+    why = mta_sts_enforce_problem(mode, since, today)
+    if why:
+        report_violation(
+            f"MTA-STS policy {args.name} ({props.get('domain')}) is set to enforce, but {why}. Senders cache an "
+            f"enforced policy for max_age and then refuse mail over any TLS fault, so serve mode testing for "
+            f"{MTA_STS_MIN_TESTING_DAYS} days first, read the TLS reports (coldmail reports summary), and set "
+            "coldmail:dns.mtaStsTestingSince to the day testing began.", args.urn)
+
+
+mta_sts_enforce_after_testing = ResourceValidationPolicy(
+    name="mta-sts-enforce-after-testing",
+    description=f"An MTA-STS policy enforces only after {MTA_STS_MIN_TESTING_DAYS} days in testing mode.",
+    validate=mta_sts_enforce_after_testing_validator, enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=config_schema(
         today={"type": "string", "format": "date", "description": "Override of today's date, for reproducible runs."}))
 
 

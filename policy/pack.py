@@ -19,6 +19,7 @@ DESCRIPTION = ("Stops changes that silently burn cold-email domains: DNS, SPF/DK
 
 RESOURCE_POLICIES = [
     dns.mail_dns_not_proxied, dns.spf_record_valid, mailcow.dkim_key_size, dns.dmarc_enforced_after_warmup,
+    dns.mta_sts_enforce_after_testing,
     servers.server_type_min_memory, servers.server_type_recommended_memory, servers.firewall_mail_ports_open,
     servers.firewall_no_internal_ports, servers.firewall_ssh_restricted, servers.stack_config_secrets_encrypted,
     mailcow.mailboxes_per_domain,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from coldmail.model.records import DnsRecordSpec, SendingAddresses, domain_records
+from coldmail.model.records import (DnsRecordSpec, SendingAddresses, domain_records, report_authorizations,
+                                    report_zone_records)
 from coldmail.ops.history import FAIL, OK, UNKNOWN, WARN, Observation
-from coldmail.ops.signals import DNS
+from coldmail.ops.signals import DNS, domain_subject
 
 from .context import SOURCE, CheckContext
 from .resolve import Answer, host
@@ -38,6 +39,28 @@ def check_records(ctx: CheckContext) -> list[Observation]:
             out.append(_compare(f"{DNS}.host-aaaa", server.subject, server.hostname, "AAAA", server.ipv6, live))
     for target in ctx.targets.domains:
         out += domain_observations(ctx, target)
+    out += report_observations(ctx)
+    return out
+
+
+def report_observations(ctx: CheckContext) -> list[Observation]:
+    """The report domain's MX, SPF and DMARC and the report authorisation: without them reports are lost."""
+    rd = ctx.stack.report_domain
+    specs = list(report_authorizations(ctx.stack))
+    server = next((s for s in ctx.targets.servers if rd is not None and s.name == rd.server), None)
+    primary = server.address if server is not None else None
+    specs = report_zone_records(ctx.stack, SendingAddresses((primary or _NO_IP.ipv4s[0],),
+                                                            (server.ipv6,) if server and server.ipv6 else ())) + specs
+    out = []
+    for spec in specs:
+        subject = domain_subject(spec.name.removeprefix("*._report._dmarc.").removeprefix("_dmarc."))
+        check = f"{DNS}.{spec.key.rstrip('0123456789').rstrip('-')}"
+        if spec.key == "report-spf" and primary is None:
+            out.append(Observation(check, subject, UNKNOWN, f"TXT {spec.name}: the address of {rd.server if rd else ''} "
+                                   "is unknown (no stack outputs)", SOURCE, data={"name": spec.name, "type": "TXT"}))
+            continue
+        live = ctx.dns.authoritative(spec.zone or "", spec.name.replace("*", "coldmail-check", 1), spec.type)
+        out.append(_compare(check, subject, spec.name, spec.type, _expected_text(spec), live))
     return out
 
 

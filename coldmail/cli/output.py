@@ -58,7 +58,8 @@ SECRET_STATUS = _obj({"key": _STR, "status": {"enum": ["set", "plaintext", "not_
 
 PLAN_SUMMARY = _obj({"servers": _INT, "sending_ips": _INT, "domains": _INT, "domains_configured": _INT,
                      "mailboxes": _INT, "dns_records": _INT,
-                     "records_per_zone": {"type": "object", "additionalProperties": _INT}, "resources": _INT,
+                     "records_per_zone": {"type": "object", "additionalProperties": _INT},
+                     "max_records_per_zone": _INT, "resources": _INT,
                      "secrets_missing": _INT, "errors": _INT, "warnings": _INT})
 
 PLAN = _obj({
@@ -71,6 +72,8 @@ PLAN = _obj({
     "domains": _list(_obj({"name": _STR, "unicode_name": _STR, "server": _STR, "ip_index": _INT,
                            "sending_ip": _NSTR, "helo": _STR, "dmarc_phase": _STR, "records": _list(RECORD),
                            "mailboxes": _list(_obj({"address": _STR, "name": _STR, "quota_mb": _INT}))})),
+    "reports": _obj({"dmarc_rua": _STR, "dmarc_ruf": _NSTR, "tls_rpt_rua": _NSTR, "mailboxes": _list(_STR),
+                     "server": _NSTR, "records": _list(RECORD)}),
     "resource_counts": {"type": "object", "additionalProperties": _INT},
     "resources_total": _INT,
     "secrets": _list(SECRET_STATUS),

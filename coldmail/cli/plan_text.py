@@ -49,13 +49,25 @@ def _summary(plan: dict[str, Any]) -> list[str]:
         ["sending IPs", f"{s['sending_ips']}: {s['sending_ips'] - floating} primary, {floating} floating{placeholder}"],
         ["domains", domains],
         ["mailboxes", str(s["mailboxes"])],
-        ["DNS records", zones_line(s["records_per_zone"])],
+        ["DNS records", zones_line(s["records_per_zone"]) + f" (at most {s['max_records_per_zone']} per zone)"],
+        ["reports", _reports(plan["reports"])],
         ["resources", str(s["resources"])],
         ["secrets", secrets],
         ["errors", str(s["errors"])],
         ["warnings", str(s["warnings"]) + (" (on stderr)" if s["warnings"] else "")],
     ]
     return ["SUMMARY"] + [f"  {k:<12} {v}" for k, v in rows]
+
+
+def _reports(r: dict[str, Any]) -> str:
+    """Where DMARC and TLS reports go, and whether the stack makes those mailboxes."""
+    addresses = [a for a in (r["dmarc_rua"], r["dmarc_ruf"], r["tls_rpt_rua"]) if a]
+    made = set(r["mailboxes"])
+    own = [a for a in dict.fromkeys(addresses) if a in made]
+    external = [a for a in dict.fromkeys(addresses) if a not in made]
+    parts = [f"{', '.join(own)} (mailboxes on {r['server']})"] if own else []
+    parts += [f"{', '.join(external)} (external)"] if external else []
+    return "; ".join(parts)
 
 
 def _sending(domains: list[str], details: bool) -> str:

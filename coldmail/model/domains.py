@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
@@ -17,7 +18,10 @@ from .types import Domain, Mailbox, Server
 #: The placeholders a mailbox naming pattern may use, each written bare: ``{first}``, never ``{first!r}``.
 PATTERN_FIELDS = ("first", "last", "f", "l", "n")
 PATTERN_FIX = "use {first}, {last}, {f}, {l} and {n} joined by . _ or -, e.g. `{first}.{last}`"
-KEYS = ("name", "server", "ip", "zone", "zoneId", "mailboxes", "mailboxQuotaMb", "description", "dmarcPhase")
+KEYS = ("name", "server", "ip", "zone", "zoneId", "mailboxes", "mailboxQuotaMb", "description", "dmarcPhase",
+        "postmasterToken")
+# Google Postmaster Tools hands out base64url tokens (43 characters today); the bounds leave room for change.
+_POSTMASTER_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _NAME_LISTS = {"first": "firstNames", "f": "firstNames", "last": "lastNames", "l": "lastNames"}
 # Stand-ins for a pattern's own check: any pattern that fails with these fails with every name.
 _SAMPLE = ("anna", "berg")
@@ -238,6 +242,14 @@ def read_domains(issues: list[ConfigIssue], items: list, servers: list[Server], 
         phase = r.choice("dmarcPhase", dmarc_default, DMARC_PHASES)
         description = r.str("description")
         zone_id = r.str("zoneId")
+        token = r.str("postmasterToken")
+        if token is not None:
+            token = token.removeprefix("google-site-verification=")
+            if not _POSTMASTER_TOKEN.match(token):
+                r.error("postmasterToken", f"{token!r} is not a Google Postmaster Tools verification token",
+                        "copy the value after `google-site-verification=` from Postmaster Tools' TXT record "
+                        "(letters, digits, - and _)")
+                token = None
         if name is None:
             continue
         unicode_name = unicode_domain(name)
@@ -245,5 +257,5 @@ def read_domains(issues: list[ConfigIssue], items: list, servers: list[Server], 
             name=name, unicode_name=unicode_name, server=server.name if server else (server_name or ""), ip=ip,
             zone=zone, zone_id=zone_id, mailboxes=tuple(mailboxes), mailbox_quota_mb=quota,
             description=f"coldmail: {unicode_name}" if description is None else description, dmarc_phase=phase,
-            index=i))
+            index=i, postmaster_token=token or None))
     return domains

@@ -9,6 +9,7 @@ so any other form shows a diff after every refresh.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import ipaddress
 import re
@@ -17,6 +18,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from .names import registrable_domain
 from .types import Domain, StackConfig
+
+GOOGLE_VERIFICATION_PREFIX = "google-site-verification="
 
 #: Every record coldmail writes carries this Cloudflare comment (tags need a paid plan).
 COMMENT = "managed by coldmail"
@@ -152,15 +155,58 @@ def dmarc_tags(value: str) -> dict[str, str]:
     return {k.strip().lower(): v.strip() for k, _, v in (t.partition("=") for t in value.split(";")) if k.strip()}
 
 
+#: How long a policy must have been served in ``testing`` before ``enforce`` (RFC 8461 §5 asks senders to
+#: report under ``testing`` first): two weeks of daily TLS reports from the big receivers.
+MTA_STS_MIN_TESTING_DAYS = 14
+MTA_STS_MODES = ("testing", "enforce", "none")
+
+
 def mta_sts_policy(mode: str, mx_hosts: Sequence[str], max_age: int = 604800) -> str:
-    """The body served at ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (RFC 8461 §3.2)."""
-    lines = ["version: STSv1", f"mode: {mode}"] + [f"mx: {h}" for h in mx_hosts] + [f"max_age: {max_age}"]
-    return "\r\n".join(lines) + "\r\n"
+    """The body Mailcow's ``mta-sts.php`` serves at ``https://mta-sts.<domain>/.well-known/mta-sts.txt``.
+
+    Mailcow writes LF line ends and ``max_age`` before the ``mx`` lines (docs/mailcow-api.md §11); RFC 8461
+    §3.2 accepts both, and the id below is derived from exactly this text.
+    """
+    lines = ["version: STSv1", f"mode: {mode}", f"max_age: {max_age}"] + [f"mx: {h}" for h in mx_hosts]
+    return "\n".join(lines) + "\n"
+
+
+def parse_mta_sts_policy(body: str) -> dict[str, Any]:
+    """``{"version", "mode", "max_age", "mx": [...]}`` of a served policy (unknown keys kept as strings)."""
+    out: dict[str, Any] = {"mx": []}
+    for line in body.replace("\r\n", "\n").split("\n"):
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "mx":
+            out["mx"].append(value)
+        elif key == "max_age":
+            out[key] = int(value) if value.isdigit() else value
+        else:
+            out[key] = value
+    return out
 
 
 def mta_sts_policy_id(policy: str) -> str:
     """A policy id that changes exactly when the policy body does (1-32 alphanumerics)."""
     return hashlib.sha256(policy.encode()).hexdigest()[:20]
+
+
+def mta_sts_enforce_problem(mode: str, testing_since: Optional[_dt.date], today: _dt.date) -> Optional[str]:
+    """Why ``mode`` may not be served yet, or None: ``enforce`` only after :data:`MTA_STS_MIN_TESTING_DAYS` of
+    ``testing``. A sender that caches an enforced policy refuses to deliver over any TLS failure for
+    ``max_age``, so a broken certificate or MX list must show up in TLS reports under ``testing`` first."""
+    if mode != "enforce":
+        return None
+    if testing_since is None:
+        return ("enforce needs the policy served in testing first, and coldmail:dns.mtaStsTestingSince does not "
+                "say since when")
+    days = (today - testing_since).days
+    if days < MTA_STS_MIN_TESTING_DAYS:
+        return (f"the policy has been in testing for {max(days, 0)} days (since {testing_since.isoformat()}), "
+                f"fewer than the {MTA_STS_MIN_TESTING_DAYS} enforce needs")
+    return None
 
 
 def mta_sts_value(policy_id: str) -> str:
@@ -175,6 +221,19 @@ def tls_rpt_value(rua: str) -> str:
 
 def dkim_name(selector: str, domain: str) -> str:
     return f"{selector}._domainkey.{domain}"
+
+
+def dkim_value(dkim_txt: str) -> str:
+    """Mailcow's ``dkim_txt`` as one unquoted string, whatever form it came in.
+
+    With ``SPLIT_DKIM_255=y`` Mailcow hands it out already quoted and split (``"v=DKIM1;…" "…"``); quoting
+    that again for Cloudflare would publish the quotes inside the key, and verification fails.
+    """
+    return txt_value(dkim_txt.strip())
+
+
+def postmaster_value(token: str) -> str:
+    return f"{GOOGLE_VERIFICATION_PREFIX}{token}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,6 +278,13 @@ class SendingAddresses:
 
     ipv4s: tuple[str, ...]
     ipv6s: tuple[str, ...] = ()
+    server_ipv4: Optional[str] = field(default=None, compare=False)
+    """Not a sending address (so not compared): the server's primary IPv4, where Mailcow serves HTTPS (``mta-sts.<domain>``); the first of ``ipv4s``
+    when not given."""
+
+    @property
+    def web_ipv4(self) -> str:
+        return self.server_ipv4 or self.ipv4s[0]
 
 
 def sends_over_ipv6(settings: StackConfig, domain: Domain) -> bool:
@@ -231,7 +297,7 @@ def sending_addresses(settings: StackConfig, domain: Domain, server_ipv4s: Seque
     """Pick the domain's sending addresses from its server's (index 0 = primary, 1..N floating)."""
     ipv4 = server_ipv4s[domain.ip]
     ipv6s = (server_ipv6,) if server_ipv6 and sends_over_ipv6(settings, domain) else ()
-    return SendingAddresses((ipv4,), ipv6s)
+    return SendingAddresses((ipv4,), ipv6s, server_ipv4s[0])
 
 
 def managed_zones(settings: StackConfig) -> dict[str, Optional[str]]:
@@ -243,24 +309,89 @@ def managed_zones(settings: StackConfig) -> dict[str, Optional[str]]:
     return zones
 
 
-def dmarc_report_authorization(settings: StackConfig, domain: Domain) -> Optional[DnsRecordSpec]:
-    """The RFC 7489 §7.1 record that lets ``domain``'s DMARC reports go to a mailbox in another domain.
+def _address_zone(settings: StackConfig, domain: str) -> Optional[str]:
+    """The managed zone holding ``domain``, or None when the stack writes no zone of it."""
+    zones = managed_zones(settings)
+    labels = domain.split(".")
+    for i in range(len(labels) - 1):
+        if ".".join(labels[i:]) in zones:
+            return ".".join(labels[i:])
+    return None
 
-    Without it receivers drop the ``rua``/``ruf`` destinations. Only written when the report address
-    lives in a zone this stack manages anyway; an external DMARC service publishes its own.
+
+def report_authorizations(settings: StackConfig) -> list[DnsRecordSpec]:
+    """The RFC 7489 §7.1 records that let the domains' DMARC reports go to a mailbox in another domain.
+
+    Without one, receivers drop the ``rua``/``ruf`` destinations. One wildcard ``*._report._dmarc.<rua domain>``
+    per report domain authorises every domain at once (RFC 7489 §7.1 allows it), so a zone holds one such
+    record however many domains the stack has. Only written in a zone the stack manages anyway; an external
+    DMARC service publishes its own.
     """
-    rua_domain = settings.dmarc.rua.rsplit("@", 1)[-1].lower()
-    rua_zone = registrable_domain(rua_domain) or rua_domain
-    if rua_zone == domain.zone or rua_zone == (registrable_domain(domain.name) or domain.name):
-        return None
-    if rua_zone not in managed_zones(settings):
-        return None
-    return DnsRecordSpec("dmarc-report-auth", f"{domain.name}._report._dmarc.{rua_domain}", "TXT",
-                         cloudflare_txt("v=DMARC1"), zone=rua_zone)
+    out = []
+    for address in dict.fromkeys(a for a in (settings.dmarc.rua, settings.dmarc.ruf) if a):
+        rua_domain = address.rsplit("@", 1)[-1].lower()
+        zone = _address_zone(settings, rua_domain)
+        org = registrable_domain(rua_domain) or rua_domain
+        if zone is None or all((registrable_domain(d.name) or d.name) == org for d in settings.domains):
+            continue
+        spec = DnsRecordSpec(f"report-auth-{len(out)}", f"*._report._dmarc.{rua_domain}", "TXT",
+                             cloudflare_txt("v=DMARC1"), zone=zone)
+        if spec.name not in {o.name for o in out}:
+            out.append(spec)
+    return out
+
+
+def report_domain_sends(settings: StackConfig) -> bool:
+    """True when the report mailboxes' domain is also a sending domain, whose records it then shares."""
+    rd = settings.report_domain
+    return rd is not None and any(d.name == rd.name for d in settings.domains)
+
+
+def report_zone_records(settings: StackConfig, sending: SendingAddresses) -> list[DnsRecordSpec]:
+    """The report domain's own MX, SPF and DMARC, given its server's addresses; none when the stack makes no
+    report mailbox or the report domain is a sending domain (which has all three already)."""
+    rd = settings.report_domain
+    if rd is None or report_domain_sends(settings):
+        return []
+    host = settings.server(rd.server).hostname
+    # The report domain sends nothing but Mailcow's own notices (quota warnings), from the primary address.
+    spf = spf_value(sending.ipv4s[:1], sending.ipv6s, settings.dns.spf_all)
+    return [
+        DnsRecordSpec("report-mx", rd.name, "MX", host, priority=MX_PRIORITY, zone=rd.zone),
+        DnsRecordSpec("report-spf", rd.name, "TXT", cloudflare_txt(spf), zone=rd.zone),
+        DnsRecordSpec("report-dmarc", f"_dmarc.{rd.name}", "TXT",
+                      cloudflare_txt(dmarc_value(settings.dmarc.phase, settings.dmarc.rua, settings.dmarc.ruf)),
+                      zone=rd.zone),
+    ]
+
+
+def host_record_count(settings: StackConfig, server_name: str) -> int:
+    """The forward records a server writes in its zone: an A per PTR name (hostname included), its AAAA."""
+    s = settings.server(server_name)
+    return 1 + len(s.ptr_names) + (1 if s.ipv6 else 0)
+
+
+def zone_record_counts(settings: StackConfig) -> dict[str, int]:
+    """How many records the whole stack (every configured domain, not only a rollout's batch) writes per zone."""
+    counts: dict[str, int] = {}
+
+    def add(zone: str, n: int = 1) -> None:
+        counts[zone] = counts.get(zone, 0) + n
+
+    for s in settings.servers:
+        add(s.zone, host_record_count(settings, s.name))
+    placeholder = SendingAddresses(("192.0.2.1",))
+    for spec in report_zone_records(settings, placeholder) + report_authorizations(settings):
+        add(spec.zone or "")
+    for d in settings.domains:
+        for spec in domain_records(settings, d, placeholder, ""):
+            add(spec.zone or d.zone)
+    return dict(sorted(counts.items()))
 
 
 def mta_sts_policy_for(settings: StackConfig, domain: Domain) -> str:
-    return mta_sts_policy(settings.dns.mta_sts_mode, [settings.server(domain.server).hostname])
+    return mta_sts_policy(settings.dns.mta_sts_mode, [settings.server(domain.server).hostname],
+                          settings.dns.mta_sts_max_age)
 
 
 def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddresses,
@@ -277,7 +408,7 @@ def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddres
     records = [
         DnsRecordSpec("mx", d, "MX", host, priority=MX_PRIORITY),
         DnsRecordSpec("spf", d, "TXT", cloudflare_txt(spf)),
-        DnsRecordSpec("dkim", dkim_name(settings.dkim.selector, d), "TXT", cloudflare_txt(dkim_txt)),
+        DnsRecordSpec("dkim", dkim_name(settings.dkim.selector, d), "TXT", cloudflare_txt(dkim_value(dkim_txt))),
         DnsRecordSpec("dmarc", f"_dmarc.{d}", "TXT",
                       cloudflare_txt(dmarc_value(domain.dmarc_phase, settings.dmarc.rua, settings.dmarc.ruf))),
     ]
@@ -295,12 +426,13 @@ def domain_records(settings: StackConfig, domain: Domain, sending: SendingAddres
         policy_id = mta_sts_policy_id(mta_sts_policy_for(settings, domain))
         records += [
             DnsRecordSpec("mta-sts", f"_mta-sts.{d}", "TXT", cloudflare_txt(mta_sts_value(policy_id))),
-            DnsRecordSpec("mta-sts-host", f"mta-sts.{d}", "CNAME", host),
+            # The address Mailcow serves HTTPS on: its ACME container adds mta-sts.<domain> to the certificate
+            # only once the name resolves to the server (never proxied: that would resolve to Cloudflare).
+            DnsRecordSpec("mta-sts-host", f"mta-sts.{d}", "A", sending.web_ipv4),
         ]
     if dns.tls_rpt:
         rua = dns.tls_rpt_rua or settings.dmarc.rua
         records.append(DnsRecordSpec("tls-rpt", f"_smtp._tls.{d}", "TXT", cloudflare_txt(tls_rpt_value(rua))))
-    auth = dmarc_report_authorization(settings, domain)
-    if auth is not None:
-        records.append(auth)
+    if domain.postmaster_token:
+        records.append(DnsRecordSpec("postmaster", d, "TXT", cloudflare_txt(postmaster_value(domain.postmaster_token))))
     return records

@@ -8,12 +8,15 @@ fix, and :class:`ConfigError` carries them all.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import datetime as _dt
+from typing import Any, Mapping, Optional
 
 from .catalogue import USABLE_DISK_SHARE
 from .domains import NameList, read_domains
 from .errors import ConfigError, ConfigIssue
 from .monitoring import read_checks
+from .records import mta_sts_enforce_problem, zone_record_counts
+from .report_mailboxes import resolve as resolve_report_mailboxes
 from .reader import NAMESPACE, Section, TopSection, decode
 from .reporting import read_reports
 from .sections import read_backup, read_dkim, read_dmarc, read_dns, read_limits, read_rollout, read_warmup
@@ -43,8 +46,34 @@ def _check_capacity(issues: list[ConfigIssue], servers: list[Server], domains: l
                 "lower `mailboxQuotaMb` on its domains or pick a server type with a bigger disk"))
 
 
-def load(raw: Mapping[str, Any]) -> StackConfig:
+def _check_zone_sizes(issues: list[ConfigIssue], stack: StackConfig) -> None:
+    """Cloudflare refuses records past a zone's limit, so ``up`` would stop half way through the domains."""
+    limit = stack.dns.max_records_per_zone
+    for zone, count in zone_record_counts(stack).items():
+        if count > limit:
+            issues.append(ConfigIssue(
+                f"{NAMESPACE}:dns.maxRecordsPerZone",
+                f"zone {zone} would hold {count} records, more than the {limit} allowed (Cloudflare Free allows 200)",
+                f"spread what lives in {zone} over more zones (other domains, or servers with hostnames in another "
+                "zone), use fewer floating IPs per server, or raise maxRecordsPerZone if the zone's Cloudflare plan "
+                "allows more (3500 on Pro and above)"))
+
+
+def _check_mta_sts_mode(issues: list[ConfigIssue], dns: Any, today: _dt.date) -> None:
+    if not dns.mta_sts:
+        return
+    why = mta_sts_enforce_problem(dns.mta_sts_mode, dns.mta_sts_testing_since, today)
+    if why:
+        issues.append(ConfigIssue(
+            f"{NAMESPACE}:dns.mtaStsMode", why,
+            "serve `mtaStsMode: testing` first and set `mtaStsTestingSince: YYYY-MM-DD` to the day it went out; "
+            "read the TLS reports (`coldmail reports summary`) before switching to enforce"))
+
+
+def load(raw: Mapping[str, Any], today: Optional[_dt.date] = None) -> StackConfig:
     """Validate a stack's ``coldmail:*`` config (keys with or without the namespace) and build the model.
+
+    ``today`` is the date MTA-STS's testing period is measured to (the system's date when not given).
 
     :raises ConfigError: listing every problem, each with its config path and fix.
     """
@@ -73,11 +102,19 @@ def load(raw: Mapping[str, Any]) -> StackConfig:
                            servers, name_lists, dmarc.phase, limits.max_mailboxes_per_domain)
     _check_capacity(issues, servers, domains, limits)
     check_ptr_names_unique(issues, servers)
+    dmarc, dns, report_domain, warnings = resolve_report_mailboxes(issues, servers, domains, dmarc, dns)
+    _check_mta_sts_mode(issues, dns, today or _dt.date.today())
     if issues:
         raise ConfigError(issues)
-    return StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
-                       ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports,
-                       backup=backup, warmup_exchange=exchange, checks=checks)
+    stack = StackConfig(tuple(servers), tuple(domains), dmarc, dkim, warmup, dns, limits, rollout,
+                        ssh_private_key_is_set=raw.get("sshPrivateKey") is not None, reports=reports,
+                        backup=backup, warmup_exchange=exchange, checks=checks, report_domain=report_domain,
+                        warnings=tuple(warnings))
+    # Counted on the validated stack: the records are rendered by the one renderer the program uses.
+    _check_zone_sizes(issues, stack)
+    if issues:
+        raise ConfigError(issues)
+    return stack
 
 
 def validate(raw: Mapping[str, Any]) -> list[ConfigIssue]:

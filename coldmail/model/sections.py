@@ -28,7 +28,8 @@ def _mailto(value: str) -> str:
 def read_dmarc(issues: list[ConfigIssue], data: Any) -> DmarcConfig:
     r = Section(issues, f"{NAMESPACE}:dmarc", data, ("phase", "rua", "ruf"))
     phase = r.choice("phase", "none", DMARC_PHASES)
-    rua = r.str("rua", required=True, fix="set a report mailbox, e.g. `rua: dmarc-reports@yourcompany.com`")
+    # Unset, the schema fills in the stack's own report mailbox (coldmail.model.report_mailboxes).
+    rua = r.str("rua")
     ruf = r.str("ruf")
     for key, v in (("rua", rua), ("ruf", ruf)):
         if v is not None and email_problem(v):
@@ -80,9 +81,14 @@ def read_warmup(issues: list[ConfigIssue], data: Any) -> WarmupPlan:
     return WarmupPlan(start, growth, period, cap, per_mailbox, start_date)
 
 
+#: Cloudflare Free's record limit per zone (zones created since September 2024); paid plans allow 3,500.
+CLOUDFLARE_FREE_RECORDS = 200
+
+
 def read_dns(issues: list[ConfigIssue], data: Any) -> DnsConfig:
     r = Section(issues, f"{NAMESPACE}:dns", data,
-                ("ttl", "spfAll", "mtaSts", "mtaStsMode", "tlsRpt", "tlsRptRua", "autoconfig"))
+                ("ttl", "spfAll", "mtaSts", "mtaStsMode", "mtaStsTestingSince", "mtaStsMaxAge", "tlsRpt", "tlsRptRua",
+                 "autoconfig", "maxRecordsPerZone"))
     ttl = r.int("ttl", 300)
     if ttl != 1 and not 60 <= ttl <= 86400:
         r.error("ttl", f"must be 1 (automatic) or 60..86400, got {ttl}", "use 300")
@@ -94,8 +100,23 @@ def read_dns(issues: list[ConfigIssue], data: Any) -> DnsConfig:
     tls_rua = r.str("tlsRptRua")
     if tls_rua and email_problem(tls_rua):
         r.error("tlsRptRua", f"{tls_rua!r} is not an email address", "write an address like tls@example.com")
+    since = None
+    raw_since = r.data.get("mtaStsTestingSince")
+    if isinstance(raw_since, _dt.date):
+        since = raw_since
+    elif raw_since is not None:
+        try:
+            since = _dt.date.fromisoformat(str(raw_since).strip())
+        except ValueError:
+            r.error("mtaStsTestingSince", f"{raw_since!r} is not a date", "write it as YYYY-MM-DD")
+    # RFC 8461 §3.2: max_age up to 31557600 s (a year); under a day makes senders refetch constantly.
+    max_age = r.int("mtaStsMaxAge", 604800, 86400, 31557600, fix="use 604800 (a week)")
     return DnsConfig(ttl, spf_all, mta_sts, mode, tls_rpt, _mailto(tls_rua) if tls_rua else None,
-                     r.bool("autoconfig", True))
+                     r.bool("autoconfig", True),
+                     max_records_per_zone=r.int("maxRecordsPerZone", CLOUDFLARE_FREE_RECORDS, 1, 1_000_000,
+                                                fix=f"use {CLOUDFLARE_FREE_RECORDS} (Cloudflare Free) or your plan's "
+                                                    "limit (3500 on Pro, Business and Enterprise)"),
+                     mta_sts_testing_since=since, mta_sts_max_age=max_age)
 
 
 def read_limits(issues: list[ConfigIssue], data: Any) -> Limits:

@@ -8,6 +8,7 @@ from __future__ import annotations
 MAIL_SERVER = "coldmail:index:MailServer"
 MAIL_DOMAIN = "coldmail:index:MailDomain"
 MAILBOX_SET = "coldmail:index:MailboxSet"
+REPORT_MAILBOXES = "coldmail:index:ReportMailboxes"
 
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 GET_ZONE = "cloudflare:index/getZone:getZone"
@@ -36,6 +37,7 @@ MAILCOW_DOMAIN = "pulumi-python:dynamic/coldmail:MailcowDomain"
 MAILCOW_DKIM = "pulumi-python:dynamic/coldmail:MailcowDkim"
 MAILCOW_MAILBOX_SET = "pulumi-python:dynamic/coldmail:MailcowMailboxSet"
 MAILCOW_RELAYHOST = "pulumi-python:dynamic/coldmail:MailcowRelayhost"
+MAILCOW_MTA_STS = "pulumi-python:dynamic/coldmail:MailcowMtaSts"
 
 
 def dynamic(name: str) -> str:

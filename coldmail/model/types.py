@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
+
+from .errors import ConfigIssue
 
 from .monitoring import ChecksConfig
 from .reporting import ReportsConfig
@@ -111,6 +114,8 @@ class Domain:
     description: str
     dmarc_phase: str
     index: int
+    postmaster_token: Optional[str] = None
+    """Google Postmaster Tools' verification token, published as ``google-site-verification=<token>``."""
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -143,7 +148,13 @@ class DnsConfig:
     mta_sts_mode: str
     tls_rpt: bool
     tls_rpt_rua: Optional[str]
+    """Where TLS reports go; ``tls-reports@<report zone>`` unless set (always filled by the schema)."""
     autoconfig: bool
+    max_records_per_zone: int = 200
+    """The most records one Cloudflare zone may hold (200 on Cloudflare Free)."""
+    mta_sts_testing_since: Optional[_dt.date] = None
+    """Since when the MTA-STS policy has been served in ``testing`` mode; ``enforce`` needs it."""
+    mta_sts_max_age: int = 604800
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,11 @@ class StackConfig:
     """The warmup worker's exchanges: marker header, reply share, sending hours and seed mailboxes."""
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     """``coldmail:checks``: how health checks run and alert (coldmail.model.monitoring)."""
+    report_domain: Optional[Domain] = None
+    """The domain holding the report mailboxes the stack makes (the zone of the first server's hostname), with
+    those mailboxes; None when every report address is external."""
+    warnings: tuple[ConfigIssue, ...] = ()
+    """What the schema accepts but cannot vouch for (an external report address's MX), each with its path."""
 
     def server(self, name: str) -> Server:
         for s in self.servers:

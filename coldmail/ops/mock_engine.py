@@ -228,6 +228,13 @@ class ColdmailMocks(pulumi.runtime.Mocks):
             outs.update(public_key=key, dns_name=f"{inputs.get('selector')}._domainkey.{inputs.get('domain')}",
                         txt_value=f"v=DKIM1;k=rsa;t=s;s=email;p={key}")
             rid = str(inputs.get("domain"))
+        elif typ == "pulumi-python:dynamic/coldmail:MailcowMtaSts":
+            from coldmail.model.records import mta_sts_policy, mta_sts_policy_id
+
+            policy = mta_sts_policy(str(inputs.get("mode")), [str(h) for h in inputs.get("mx") or []],
+                                    int(inputs.get("max_age") or 604800))
+            outs.update(policy=policy, policy_id=mta_sts_policy_id(policy))
+            rid = str(inputs.get("domain"))
         elif typ == "pulumi-python:dynamic/coldmail:MailcowRelayhost":
             rid = str(1 + _digest(inputs.get("server"), inputs.get("hostname")) % 9000)
             outs["relayhost_id"] = rid

@@ -220,6 +220,7 @@ def build(project_dir: str, stack: str, config_file: Optional[str] = None,
     warnings = [f"{s['key']} is in plain text in {os.path.basename(path)}; remove it and set it encrypted: "
                 f"{s['command']}" for s in secret_rows if s["status"] == "plaintext"]
     stack_cfg = cm.load(namespaced(config))
+    warnings += [str(w) for w in stack_cfg.warnings]
     focus = focus_domains(stack_cfg, domains)
 
     program_config, secret_keys = placeholder_config(config)
@@ -269,15 +270,25 @@ def collect(run: engine.ProgramRun, stack: cm.StackConfig, stack_name: str, path
                         "dmarc_phase": d.dmarc_phase, "records": _domain_records(run, d, zones),
                         "mailboxes": [{"address": m.address, "name": m.name, "quota_mb": m.quota_mb}
                                       for m in d.mailboxes]})
+    report_comp = run.find(tokens.REPORT_MAILBOXES, "reports")
+    rd = stack.report_domain
+    reports = {"dmarc_rua": stack.dmarc.rua, "dmarc_ruf": stack.dmarc.ruf,
+               "tls_rpt_rua": stack.dns.tls_rpt_rua if stack.dns.tls_rpt else None,
+               "mailboxes": list(rd.addresses) if rd else [], "server": rd.server if rd else None,
+               "records": _sorted([_record(r, rd.zone if rd else stack.servers[0].zone, zones)
+                                   for r in _under(run, report_comp, tokens.DNS_RECORD)])}
     counts = Counter(r.type for r in run.resources)
     per_zone = Counter(r["zone"] for s in servers for r in s["host_records"])
     per_zone.update(r["zone"] for d in domains for r in d["records"])
+    per_zone.update(r["zone"] for r in reports["records"])
     summary = {"servers": len(servers), "sending_ips": sum(len(s["ips"]) for s in servers),
                "domains": len(domains), "domains_configured": len(stack.domains),
                "mailboxes": sum(len(d["mailboxes"]) for d in domains),
                "dns_records": sum(per_zone.values()), "records_per_zone": dict(sorted(per_zone.items())),
+               "max_records_per_zone": stack.dns.max_records_per_zone,
                "resources": sum(counts.values()),
                "secrets_missing": sum(1 for x in secrets if x["status"] != "set"), "errors": 0, "warnings": 0}
     return {"stack": stack_name, "stack_file": path, "summary": summary, "servers": servers, "domains": domains,
+            "reports": reports,
             "resource_counts": dict(sorted(counts.items())), "resources_total": sum(counts.values()),
             "secrets": secrets}

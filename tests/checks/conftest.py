@@ -15,7 +15,7 @@ import pytest
 
 from coldmail import model as cm
 from coldmail.checks import CheckContext, Dns, Targets
-from coldmail.model.records import domain_records
+from coldmail.model.records import SendingAddresses, domain_records, report_authorizations, report_zone_records
 from tests.checks.dnszone import ZoneServer
 from tests.ops.test_notify import hook, no_sleep  # noqa: F401 - the apprise JSON webhook fixture, shared
 from tests.support.mailcow_emulator import MailcowEmulator
@@ -66,21 +66,22 @@ def reverse(address: str) -> str:
 
 
 def serve_stack(zone: ZoneServer, stack: cm.StackConfig, addresses: dict[int, str], dkim: dict[str, str]) -> None:
-    """Everything the stack expects, live: domain records, host A records, PTRs, the report domain's MX."""
+    """Everything the stack expects, live: domain records, the report domain's records and the report
+    authorisation, host A records, PTRs."""
     targets = Targets.build(stack, outputs_for(addresses))
-    for t in targets.domains:
-        for spec in domain_records(stack, t.domain, targets.sending(t), dkim[t.name]):
-            if spec.type == "MX":
-                zone.add(spec.name, "MX", f"{spec.priority} {spec.content}")
-            elif spec.type == "SRV":
-                d = spec.data
-                zone.add(spec.name, "SRV", f"{d['priority']} {d['weight']} {d['port']} {d['target']}")
-            else:
-                zone.add(spec.name, spec.type, spec.value)
+    specs = [s for t in targets.domains for s in domain_records(stack, t.domain, targets.sending(t), dkim[t.name])]
+    specs += report_zone_records(stack, SendingAddresses((addresses[0],))) + report_authorizations(stack)
+    for spec in specs:
+        if spec.type == "MX":
+            zone.add(spec.name, "MX", f"{spec.priority} {spec.content}")
+        elif spec.type == "SRV":
+            d = spec.data
+            zone.add(spec.name, "SRV", f"{d['priority']} {d['weight']} {d['port']} {d['target']}")
+        else:
+            zone.add(spec.name, spec.type, spec.value)
     for n, address in addresses.items():
         zone.add(PTRS[n], "A", address)
         zone.add(reverse(address), "PTR", PTRS[n])
-    zone.add("ops-test.com", "MX", "10 mx1.ops-test.com")
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ class ZoneResolver:
         name, seen = qname, 0
         while seen < 8:
             seen += 1
-            values = self.records.get((name, qtype))
+            values = self.records.get((name, qtype)) or self.records.get((self._wildcard(name) or "", qtype))
             if values:
                 for v in values:
                     reply.add_answer(RR(DNSLabel(name + "."), QTYPE.reverse[qtype], rdata=_rdata(qtype, v), ttl=60))
@@ -84,9 +84,24 @@ class ZoneResolver:
                 name = _key(cname[0])
                 continue
             break
-        if not any(k[0] == name for k in self.records):
+        if not any(k[0] == name for k in self.records) and self._wildcard(name) is None:
             reply.header.rcode = RCODE.NXDOMAIN
         return reply
+
+    def _wildcard(self, name: str) -> Optional[str]:
+        """The ``*.`` name that answers for a name that does not exist itself (RFC 4592), as Cloudflare serves
+        wildcards: the nearest ancestor's, unless a nearer ancestor exists in its own right."""
+        names = {k[0] for k in self.records}
+        if name in names:
+            return None
+        labels = name.split(".")
+        for i in range(1, len(labels)):
+            parent = ".".join(labels[i:])
+            if "*." + parent in names:
+                return "*." + parent
+            if parent in names:
+                return None
+        return None
 
 
 class _Protocol(asyncio.DatagramProtocol):

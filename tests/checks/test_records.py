@@ -6,13 +6,15 @@ from coldmail.checks import records
 from tests.checks.conftest import ADDRESSES, make_ctx, verdicts
 
 DOMAINS = ("acme-alpha.com", "acme-beta.io", "acme-gamma.co", "acme-delta.net")
-RECORD_CHECKS = ("dns.mx", "dns.spf", "dns.dkim", "dns.dmarc", "dns.tls-rpt", "dns.dmarc-report-auth",
-                 "dns.unexpected")
+RECORD_CHECKS = ("dns.mx", "dns.spf", "dns.dkim", "dns.dmarc", "dns.tls-rpt", "dns.unexpected")
+#: The report mailboxes' domain (the ops zone): its own MX, SPF and DMARC, and the one wildcard authorisation.
+REPORT_CHECKS = ("dns.report-mx", "dns.report-spf", "dns.report-dmarc", "dns.report-auth")
 
 
 def all_ok() -> dict[tuple[str, str], str]:
     out = {("dns.host-a", f"ip:{a}"): "ok" for a in ADDRESSES.values()}
     out.update({(c, f"domain:{d}"): "ok" for d in DOMAINS for c in RECORD_CHECKS})
+    out.update({(c, "domain:ops-test.com"): "ok" for c in REPORT_CHECKS})
     return out
 
 
@@ -77,7 +79,16 @@ def test_without_stack_outputs_the_ip_dependent_records_are_unknown(live_zone, s
         del expected[("dns.host-a", f"ip:{a}")]
     expected.update({("dns.host-a", f"ip:mx1/ip{n}"): "unknown" for n in range(4)})
     expected.update({("dns.spf", f"domain:{d}"): "unknown" for d in DOMAINS})
+    expected[("dns.report-spf", "domain:ops-test.com")] = "unknown"
     assert obs == expected
+
+
+def test_a_missing_report_authorisation_or_report_mx_fails(live_zone, stack, mailcow):
+    live_zone.remove("*._report._dmarc.ops-test.com")
+    live_zone.remove("ops-test.com")
+    obs = {(o.check, o.subject): o for o in records.check_records(make_ctx(live_zone, stack, mailcow))}
+    assert obs[("dns.report-auth", "domain:ops-test.com")].summary == "TXT *._report._dmarc.ops-test.com is missing"
+    assert obs[("dns.report-mx", "domain:ops-test.com")].summary == "MX ops-test.com is missing"
 
 
 def test_without_mailcows_key_the_dkim_record_is_unknown_and_says_why(live_zone, stack):

@@ -69,13 +69,14 @@ def test_plan_text_starts_with_a_summary_and_shows_domain_records_only_when_aske
     r = run_cli(["plan", "--stack", "prod"], project, env={})
     assert r.code == 0
     lines = r.stdout.splitlines()
-    assert lines[2:12] == [
+    assert lines[2:13] == [
         "SUMMARY",
         "  servers      1: mx1",
         "  sending IPs  4: 1 primary, 3 floating (addresses are placeholders until Hetzner assigns them)",
         "  domains      12",
         "  mailboxes    36",
-        "  DNS records  64 in 13 zones: 5 in each of 12 zones; 4 in acme-mailops.com",
+        "  DNS records  64 in 13 zones: 5 in each of 12 zones; 4 in acme-mailops.com (at most 200 per zone)",
+        "  reports      dmarc-reports@acme-mailops.com, tls-reports@acme-mailops.com (mailboxes on mx1)",
         "  resources    96",
         "  secrets      4 to set before `up` (below)",
         "  errors       0",
@@ -191,3 +192,33 @@ def test_a_stack_file_whose_config_is_no_mapping_is_bad_input_for_plan_and_edits
         assert r.code == 2, argv
         (err,) = r.doc["errors"]
         assert (err["kind"], err["message"]) == ("usage", f"cannot read {path}: " + got.format(path=path))
+
+
+def test_plan_refuses_a_zone_over_its_record_limit_naming_the_zone_and_the_count(project):
+    config = stack_config(project)
+    config["coldmail:dns"]["maxRecordsPerZone"] = 10
+    _write_config(project, config)
+    with open(os.path.join(project, "__main__.py"), "w", encoding="utf-8") as fh:
+        fh.write("raise SystemExit('the program must not run on a broken config')\n")
+    r = run_cli(["plan", "--stack", "prod", "--json"], project, env={})
+    assert r.code == 2 and r.doc["result"] is None
+    # Each sending domain's zone holds 11 records (MX, SPF, DKIM, DMARC, TLS-RPT, 2 CNAME, 4 SRV).
+    over = [e for e in r.doc["errors"] if e["path"] == "coldmail:dns.maxRecordsPerZone"]
+    assert len(over) == 12 and all(e["kind"] == "config" and "raise maxRecordsPerZone" in e["fix"] for e in over)
+    assert over[0]["message"] == ("zone acme-connect.io would hold 11 records, more than the 10 allowed "
+                                  "(Cloudflare Free allows 200)")
+
+
+def test_plan_warns_that_an_external_report_address_cannot_be_checked_offline(project):
+    config = stack_config(project)
+    config["coldmail:dmarc"]["rua"] = "reports@dmarc-service-example.net"
+    _write_config(project, config)
+    r = run_cli(["plan", "--stack", "prod", "--json"], project, env={})
+    assert r.code == 0
+    assert r.doc["warnings"] == [
+        "coldmail:dmarc.rua: reports@dmarc-service-example.net is outside the stack: whether its domain has an MX "
+        "(without one every report is lost) cannot be checked offline. Fix: `coldmail check auth --stack <stack>` "
+        "checks it once deployed (auth.rua-mx); or leave it unset to have the stack make the mailbox for DMARC "
+        "reports in acme-mailops.com"]
+    assert r.doc["result"]["summary"]["warnings"] == 1
+    assert r.doc["result"]["reports"]["mailboxes"] == ["tls-reports@acme-mailops.com"]

@@ -29,7 +29,17 @@ def test_make_plan_on_pulumi_prod_yaml_exits_0_and_lists_every_domain_with_its_r
     assert sum(len(d["mailboxes"]) for d in res["domains"]) == 36
     ptrs = [ip["ptr"] for ip in res["servers"][0]["ips"]]
     assert ptrs == ["mx1.acme-mailops.com"] + list(stack.servers[0].ptr_names)
-    assert res["resource_counts"]["pulumi-python:dynamic/coldmail:MailcowMailboxSet"] == 12
+    # One set per sending domain, one for the report mailboxes.
+    assert res["resource_counts"]["pulumi-python:dynamic/coldmail:MailcowMailboxSet"] == 13
+    reports = res["reports"]
+    assert (reports["mailboxes"], reports["server"]) == (
+        ["dmarc-reports@acme-mailops.com", "tls-reports@acme-mailops.com"], "mx1")
+    assert sorted((x["type"], x["name"]) for x in reports["records"]) == [
+        ("MX", "acme-mailops.com"), ("TXT", "*._report._dmarc.acme-mailops.com"), ("TXT", "_dmarc.acme-mailops.com"),
+        ("TXT", "acme-mailops.com")]
+    # acme-mailops.com: A of mx1 and its 3 PTR names, AAAA of mx1, the report domain's 3 records, 1 authorisation.
+    assert res["summary"]["records_per_zone"]["acme-mailops.com"] == 9
+    assert res["summary"]["max_records_per_zone"] == 200
     assert {s["status"] for s in res["secrets"]} == {"not_set"}
 
 

@@ -179,12 +179,10 @@ def test_every_child_is_parented_and_prefixed_by_its_domain_component(prog):
 def test_zone_is_looked_up_once_per_zone_and_never_when_its_id_is_configured(prog):
     _, result = prog
     lookups = [args["filter"]["name"] for token, args in result.invokes if token == tokens.GET_ZONE]
-    # ops-example.com holds the DMARC report authorisations (the rua mailbox lives there).
-    assert sorted(lookups) == ["alpha-example.com", "beta-example.com", "ops-example.com"]
+    # The report authorisation lives in the ops zone, written by ReportMailboxes: no domain looks that zone up.
+    assert sorted(lookups) == ["alpha-example.com", "beta-example.com"]
     gamma = records_of(result, "gamma-example-com")
-    auth = gamma.pop("dmarc-report-auth")
-    assert auth.inputs["name"] == "gamma-example.com._report._dmarc.ops-example.com"
-    assert auth.inputs["zoneId"] != GAMMA_ZONE_ID
+    assert not [r for r in gamma.values() if "._report._dmarc." in r.inputs["name"]]
     assert all(r.inputs["zoneId"] == GAMMA_ZONE_ID for r in gamma.values())
     sub = records_of(result, "sub-alpha-example-com")
     alpha = records_of(result, "alpha-example-com")
@@ -197,10 +195,18 @@ def test_mta_sts_and_tls_rpt_records_follow_the_dns_settings(run_ok):
     raw["dns"] = {"mtaSts": True, "tlsRpt": True, "autoconfig": False, "ttl": 600}
     _, result = run(run_ok, raw)
     got = records_of(result, "beta-example-com")
-    assert sorted(got) == ["dkim", "dmarc", "dmarc-report-auth", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
-    assert got["tls-rpt"].inputs["content"] == '"v=TLSRPTv1; rua=mailto:dmarc@ops-example.com"'
-    assert got["mta-sts-host"].inputs["content"] == "mx1.ops-example.com"
-    assert all(r.inputs["ttl"] == 600.0 for r in got.values())
+    assert sorted(got) == ["dkim", "dmarc", "mta-sts", "mta-sts-host", "mx", "spf", "tls-rpt"]
+    assert got["tls-rpt"].inputs["content"] == '"v=TLSRPTv1; rua=mailto:tls-reports@ops-example.com"'
+    # beta sends from floating IP 2; Mailcow serves HTTPS (and the policy) on the primary address.
+    assert (got["mta-sts-host"].inputs["type"], got["mta-sts-host"].inputs["content"]) == ("A", IPS[0])
+    assert got["mta-sts"].inputs["content"] == '"v=STSv1; id=f6536413502644ab40d8"'
+    assert all(r.inputs["ttl"] == 600.0 and r.inputs["proxied"] is False for r in got.values())
+    (policy,) = [r for r in result.of_type(tokens.MAILCOW_MTA_STS) if r.name == "beta-example-com-mta-sts"]
+    assert {k: policy.inputs[k] for k in ("domain", "mode", "mx", "max_age", "api_url", "server")} == {
+        "domain": "beta-example.com", "mode": "testing", "mx": ["mx1.ops-example.com"], "max_age": 604800.0,
+        "api_url": "https://mx1.ops-example.com", "server": "mx1"}
+    # The TXT goes out only once Mailcow serves the policy it announces.
+    assert policy.urn in got["mta-sts"].dependencies
 
 
 def test_wrong_server_for_the_domain_is_refused_with_a_clear_error():

@@ -18,8 +18,9 @@ IPV6 = "2001:db8::1"
 DKIM = "v=DKIM1;k=rsa;t=s;s=email;p=" + "A" * 392
 # The same value as Cloudflare stores it: 255 bytes (28 of tags, 227 of key), then the other 165.
 DKIM_CLOUDFLARE = '"v=DKIM1;k=rsa;t=s;s=email;p=' + "A" * 227 + '" "' + "A" * 165 + '"'
-#: sha256 of the `testing` policy for mx1.ops-example.com, first 20 hex digits (`sha256sum` gives the same).
-TESTING_POLICY_ID = "3501d8b57e1a91ae28b3"
+#: sha256 of the `testing` policy for mx1.ops-example.com, first 20 hex digits, from
+#: `printf 'version: STSv1\nmode: testing\nmax_age: 604800\nmx: mx1.ops-example.com\n' | sha256sum`.
+TESTING_POLICY_ID = "f6536413502644ab40d8"
 
 
 def dns_strings(content: str) -> list[bytes]:
@@ -84,10 +85,14 @@ def test_dmarc_values_per_phase():
 
 def test_mta_sts_and_tls_rpt_values():
     policy = rec.mta_sts_policy("testing", ["mx1.ops-example.com"])
-    assert policy == "version: STSv1\r\nmode: testing\r\nmx: mx1.ops-example.com\r\nmax_age: 604800\r\n"
+    # Exactly what Mailcow's mta-sts.php serves (docs/mailcow-api.md §11): LF, max_age before the mx lines.
+    assert policy == "version: STSv1\nmode: testing\nmax_age: 604800\nmx: mx1.ops-example.com\n"
     assert rec.mta_sts_policy_id(policy) == TESTING_POLICY_ID
-    assert rec.mta_sts_value(TESTING_POLICY_ID) == "v=STSv1; id=3501d8b57e1a91ae28b3"
-    assert rec.mta_sts_policy_id(rec.mta_sts_policy("enforce", ["mx1.ops-example.com"])) == "1a53b35839cd91a6fddd"
+    assert rec.mta_sts_value(TESTING_POLICY_ID) == "v=STSv1; id=f6536413502644ab40d8"
+    assert rec.mta_sts_policy_id(rec.mta_sts_policy("enforce", ["mx1.ops-example.com"])) == "3ef6fee5b91f875bd522"
+    assert rec.parse_mta_sts_policy("version: STSv1\r\nmode: enforce\r\nmx: a.example\r\nmx: b.example\r\n"
+                                    "max_age: 86400\r\n") == {"version": "STSv1", "mode": "enforce",
+                                                              "mx": ["a.example", "b.example"], "max_age": 86400}
     assert rec.tls_rpt_value("tls@x.com") == "v=TLSRPTv1; rua=mailto:tls@x.com"
 
 
@@ -128,30 +133,32 @@ def test_domain_records_exact_default_set():
         ("srv-submissions", "_submissions._tcp.beta-example.com", "SRV", None, None, srv(465)),
         ("srv-imaps", "_imaps._tcp.beta-example.com", "SRV", None, None, srv(993)),
         ("srv-autodiscover", "_autodiscover._tcp.beta-example.com", "SRV", None, None, srv(443)),
-        ("dmarc-report-auth", "beta-example.com._report._dmarc.ops-example.com", "TXT", '"v=DMARC1"', None, None),
     ]
-    assert records[-1].zone == "ops-example.com" and all(r.zone is None for r in records[:-1])
+    assert all(r.zone is None for r in records)
 
 
 def test_mta_sts_and_tls_rpt_records_only_when_enabled():
     s = stack(dns={"mtaSts": True, "tlsRpt": True, "autoconfig": False, "tlsRptRua": "tls@ops-example.com"})
     d = s.domains[0]
     records = by_key(rec.domain_records(s, d, rec.sending_addresses(s, d, IPS, IPV6), DKIM))
-    assert set(records) == {"mx", "spf", "dkim", "dmarc", "mta-sts", "mta-sts-host", "tls-rpt", "dmarc-report-auth"}
+    assert set(records) == {"mx", "spf", "dkim", "dmarc", "mta-sts", "mta-sts-host", "tls-rpt"}
     assert records["mta-sts"].name == "_mta-sts.alpha-example.com"
-    assert records["mta-sts"].value == "v=STSv1; id=3501d8b57e1a91ae28b3"
+    assert records["mta-sts"].value == "v=STSv1; id=f6536413502644ab40d8"
     assert (records["mta-sts-host"].name, records["mta-sts-host"].type, records["mta-sts-host"].content) == \
-        ("mta-sts.alpha-example.com", "CNAME", "mx1.ops-example.com")
+        ("mta-sts.alpha-example.com", "A", "198.18.0.10")
+    beta = by_key(rec.domain_records(s, s.domains[1], rec.sending_addresses(s, s.domains[1], IPS, IPV6), DKIM))
+    # beta sends from floating IP 2, but Mailcow serves its policy on the server's primary address.
+    assert beta["mta-sts-host"].content == "198.18.0.10" and beta["spf"].value == "v=spf1 ip4:198.18.0.12 -all"
     assert records["tls-rpt"].name == "_smtp._tls.alpha-example.com"
     assert records["tls-rpt"].value == "v=TLSRPTv1; rua=mailto:tls@ops-example.com"
     assert records["spf"].value == f"v=spf1 ip4:198.18.0.10 ip6:{IPV6} -all"
 
 
-def test_tls_rpt_falls_back_to_the_dmarc_report_address():
+def test_tls_reports_go_to_the_stacks_own_tls_reports_mailbox_unless_set():
     s = stack(dns={"tlsRpt": True})
     d = s.domains[0]
     records = by_key(rec.domain_records(s, d, rec.sending_addresses(s, d, IPS), DKIM))
-    assert records["tls-rpt"].value == "v=TLSRPTv1; rua=mailto:dmarc@ops-example.com"
+    assert records["tls-rpt"].value == "v=TLSRPTv1; rua=mailto:tls-reports@ops-example.com"
 
 
 def test_dmarc_record_follows_the_domains_phase_and_spf_all_setting():
@@ -177,16 +184,23 @@ def test_idn_domain_records_use_punycode_names():
 
 def test_dmarc_reports_to_an_external_service_need_no_record_from_us():
     s = stack(dmarc={"rua": "reports@dmarc-service-example.net"})
-    assert rec.dmarc_report_authorization(s, s.domains[0]) is None
-    assert "dmarc-report-auth" not in by_key(rec.domain_records(s, s.domains[0], rec.SendingAddresses(("198.18.0.1",)), DKIM))
+    assert rec.report_authorizations(s) == []
 
 
-def test_dmarc_reports_to_the_domains_own_zone_need_no_authorization():
+def test_one_wildcard_record_authorises_every_domains_reports_to_the_ops_zone():
+    s = stack()
+    assert [(a.key, a.name, a.type, a.content, a.zone) for a in rec.report_authorizations(s)] == [
+        ("report-auth-0", "*._report._dmarc.ops-example.com", "TXT", '"v=DMARC1"', "ops-example.com")]
+
+
+def test_dmarc_reports_to_a_sending_domains_zone_are_authorised_there_for_the_others():
     s = stack(dmarc={"rua": "dmarc@alpha-example.com"})
-    assert rec.dmarc_report_authorization(s, s.domains[0]) is None
-    auth = rec.dmarc_report_authorization(s, s.domains[1])
-    assert (auth.name, auth.zone, auth.value) == ("beta-example.com._report._dmarc.alpha-example.com",
-                                                  "alpha-example.com", "v=DMARC1")
+    assert [(a.name, a.zone, a.value) for a in rec.report_authorizations(s)] == [
+        ("*._report._dmarc.alpha-example.com", "alpha-example.com", "v=DMARC1")]
+    only_alpha = copy.deepcopy(BASE)
+    only_alpha["domains"] = only_alpha["domains"][:1]
+    only_alpha["dmarc"] = {"rua": "dmarc@alpha-example.com"}
+    assert rec.report_authorizations(cm.load(only_alpha)) == []
 
 
 def test_managed_zones_keep_configured_zone_ids():
@@ -194,3 +208,16 @@ def test_managed_zones_keep_configured_zone_ids():
     raw["domains"][1]["zoneId"] = "f" * 32
     s = cm.load(raw)
     assert rec.managed_zones(s) == {"ops-example.com": None, "alpha-example.com": None, "beta-example.com": "f" * 32}
+
+
+def test_the_mta_sts_id_changes_exactly_when_the_served_policy_does():
+    ids = {}
+    for label, raw in (("base", {}), ("enforce", {"mtaStsMode": "enforce", "mtaStsTestingSince": "2020-01-01"}),
+                       ("max_age", {"mtaStsMaxAge": 86400}), ("ttl", {"ttl": 600})):
+        s = stack(dns={"mtaSts": True, **raw})
+        ids[label] = by_key(rec.domain_records(s, s.domains[0], rec.sending_addresses(s, s.domains[0], IPS), DKIM))[
+            "mta-sts"].value
+    assert ids["base"] == ids["ttl"] == "v=STSv1; id=f6536413502644ab40d8"
+    assert len({ids["base"], ids["enforce"], ids["max_age"]}) == 3
+    # printf 'version: STSv1\nmode: testing\nmax_age: 86400\nmx: mx1.ops-example.com\n' | sha256sum | cut -c1-20
+    assert ids["max_age"] == "v=STSv1; id=84f733437b67cb14e8c7"

@@ -164,3 +164,24 @@ def test_missing_dmarc_and_dmarc_without_rua_are_reported(stack):
 def test_secret_marked_txt_content_is_still_judged(stack):
     stack["b-com-dns-spf"].props["content"] = Secret(txt("v=spf1 ip4:203.0.113.9 -all"))
     assert [n for _, n in check_stack(dns.spf_includes_sending_ip, stack.values())] == ["b-com-dns-spf"]
+
+
+# --- mta-sts-enforce-after-testing --------------------------------------------------------------------
+
+def mta_sts_props(mode, testing_since=None):
+    return {"api_url": "https://mx1.example.com", "server": "mx1", "domain": "acme-growth.com", "mode": mode,
+            "mx": ["mx1.example.com"], "max_age": 604800, "testing_since": testing_since}
+
+
+def test_mta_sts_enforce_is_refused_without_a_testing_period_and_allowed_after_fourteen_days():
+    today = {"today": "2026-11-15"}
+    policy = dns.mta_sts_enforce_after_testing
+    assert check(policy, tokens.MAILCOW_MTA_STS, mta_sts_props("testing"), config=today) == []
+    (never,) = check(policy, tokens.MAILCOW_MTA_STS, mta_sts_props("enforce"), config=today)
+    assert "coldmail:dns.mtaStsTestingSince does not say since when" in never and "acme-growth.com" in never
+    (short,) = check(policy, tokens.MAILCOW_MTA_STS, mta_sts_props("enforce", "2026-11-05"), config=today)
+    assert "in testing for 10 days (since 2026-11-05), fewer than the 14 enforce needs" in short
+    assert check(policy, tokens.MAILCOW_MTA_STS, mta_sts_props("enforce", "2026-11-01"), config=today) == []
+    # Other resources and an unknown mode at preview are not judged.
+    assert check(policy, tokens.DNS_RECORD, mta_sts_props("enforce"), config=today) == []
+    assert check(policy, tokens.MAILCOW_MTA_STS, mta_sts_props(None), config=today) == []

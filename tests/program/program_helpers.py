@@ -121,12 +121,25 @@ class PlannedDns(BaseResolver):
         self.server.start_thread()
         self.port = self.server.server.server_address[1]
 
+    def _wildcard(self, qname: str) -> Optional[str]:
+        """The ``*.`` name that answers for ``qname`` (RFC 4592), as Cloudflare serves wildcards: the nearest
+        ancestor's wildcard, unless a nearer ancestor exists in its own right."""
+        labels = qname.rstrip(".").split(".")
+        for i in range(1, len(labels)):
+            parent = ".".join(labels[i:]) + "."
+            if "*." + parent in self.names:
+                return "*." + parent
+            if parent in self.names:
+                return None
+        return None
+
     def resolve(self, request, handler):
         reply = request.reply()
         qname = str(request.q.qname).lower()
-        for rr in self.answers.get((qname, request.q.qtype), []):
-            reply.add_answer(rr)
-        if qname not in self.names:
+        source = qname if qname in self.names else self._wildcard(qname)
+        for rr in self.answers.get((source, request.q.qtype), []) if source else []:
+            reply.add_answer(RR(request.q.qname, rr.rtype, rr.rclass, rr.ttl, rr.rdata))
+        if source is None:
             reply.header.rcode = RCODE.NXDOMAIN
         return reply
 

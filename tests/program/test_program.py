@@ -92,7 +92,6 @@ def test_the_records_of_acme_growth_com_are_exactly_these(prod):
         ("_submissions._tcp.acme-growth.com", "SRV", None, None, srv(465)),
         ("_imaps._tcp.acme-growth.com", "SRV", None, None, srv(993)),
         ("_autodiscover._tcp.acme-growth.com", "SRV", None, None, srv(443)),
-        ("acme-growth.com._report._dmarc.acme-mailops.com", "TXT", '"v=DMARC1"', None, None),
     ])
     assert len(txt) > 255 and len(txt[255:]) <= 255
 
@@ -104,9 +103,9 @@ def test_every_domain_has_exactly_the_records_its_dns_settings_call_for(loaded):
         want = {(n, "MX"), (n, "TXT"), (f"{e['selector']}._domainkey.{n}", "TXT"), (f"_dmarc.{n}", "TXT"),
                 (f"_smtp._tls.{n}", "TXT"), (f"autoconfig.{n}", "CNAME"), (f"autodiscover.{n}", "CNAME"),
                 (f"_submission._tcp.{n}", "SRV"), (f"_submissions._tcp.{n}", "SRV"), (f"_imaps._tcp.{n}", "SRV"),
-                (f"_autodiscover._tcp.{n}", "SRV"), (f"{n}._report._dmarc.{e['auth_zone']}", "TXT")}
+                (f"_autodiscover._tcp.{n}", "SRV")}
         if e["mta_sts"]:
-            want |= {(f"_mta-sts.{n}", "TXT"), (f"mta-sts.{n}", "CNAME")}
+            want |= {(f"_mta-sts.{n}", "TXT"), (f"mta-sts.{n}", "A")}
         records = domain_records(loaded.run, d)
         assert sorted((r.inputs["name"], r.inputs["type"]) for r in records) == sorted(want), n
         for r in records:
@@ -213,7 +212,9 @@ def test_each_domain_uses_the_relay_bound_to_its_sending_ip(loaded):
 def test_mailcow_resources_are_sized_and_connected_from_the_config(loaded):
     run, stack, e = loaded.run, loaded.stack, EXPECTED[loaded.name]
     ds = deployed(loaded)
-    assert len(run.of_type(tokens.MAILCOW_DOMAIN)) == len(run.of_type(tokens.MAILCOW_DKIM)) == len(run.of_type(tokens.MAILCOW_MAILBOX_SET)) == len(ds)
+    sending = [r for r in run.of_type(tokens.MAILCOW_DOMAIN) if not r.name.startswith("reports-")]
+    sets = [r for r in run.of_type(tokens.MAILCOW_MAILBOX_SET) if not r.name.startswith("reports-")]
+    assert len(sending) == len(run.of_type(tokens.MAILCOW_DKIM)) == len(sets) == len(ds)
     for d in ds:
         srv = stack.server(d.server)
         domain = only(run, tokens.MAILCOW_DOMAIN, d)
@@ -291,8 +292,8 @@ def misattached(credentials: list, run) -> list:
 def test_every_mailbox_gets_its_own_password_and_a_swapped_one_would_be_caught(loaded):
     creds = loaded.run.outputs["credentials"]
     passwords = [r.outputs["result"] for r in loaded.run.of_type(tokens.RANDOM_PASSWORD)]
-    # One per mailbox, one Mailcow admin password per server: all different.
-    assert len(set(passwords)) == len(passwords) == len(creds) + len(loaded.stack.servers)
+    # One per mailbox (the two report mailboxes included), one Mailcow admin password per server: all different.
+    assert len(set(passwords)) == len(passwords) == len(creds) + 2 + len(loaded.stack.servers)
     assert misattached(creds, loaded.run) == []
     swapped = copy.deepcopy(creds)
     swapped[0]["password"], swapped[1]["password"] = swapped[1]["password"], swapped[0]["password"]
@@ -312,12 +313,35 @@ def test_zone_is_looked_up_once_per_distinct_zone_without_a_configured_id(big):
             assert {r.inputs["zoneId"] for r in own} == {d.zone_id}
 
 
-def test_dmarc_reports_to_the_ops_zone_are_authorised_for_every_domain(loaded):
-    rua_domain = loaded.stack.dmarc.rua.split("@")[1]
-    names = {r.inputs["name"]: r for r in loaded.run.of_type(tokens.DNS_RECORD)}
-    for d in deployed(loaded):
-        auth = names[f"{d.name}._report._dmarc.{rua_domain}"]
-        assert auth.inputs["content"] == '"v=DMARC1"'
+def test_dmarc_reports_to_the_ops_zone_are_authorised_for_every_domain_by_one_wildcard(loaded):
+    e = EXPECTED[loaded.name]
+    auth = [r for r in loaded.run.of_type(tokens.DNS_RECORD) if "._report._dmarc." in r.inputs["name"]]
+    assert [(r.name, r.inputs["name"], r.inputs["type"], r.inputs["content"]) for r in auth] == [
+        ("reports-dns-report-auth-0", f"*._report._dmarc.{e['auth_zone']}", "TXT", '"v=DMARC1"')]
+    # checkdmarc asks for <domain>._report._dmarc.<rua domain>: the wildcard answers for every domain.
+    for d in deployed(loaded)[:5]:
+        assert loaded.dns.strings(f"{d.name}._report._dmarc.{e['auth_zone']}") == [b"v=DMARC1"]
+
+
+def test_the_report_mailboxes_are_made_on_the_first_server_with_an_mx_spf_and_dmarc_of_their_own(loaded):
+    e, run = EXPECTED[loaded.name], loaded.run
+    zone, host = e["auth_zone"], loaded.stack.servers[0].hostname
+    (domain,) = [r for r in run.of_type(tokens.MAILCOW_DOMAIN) if r.name == "reports-domain"]
+    (boxes,) = [r for r in run.of_type(tokens.MAILCOW_MAILBOX_SET) if r.name == "reports-mailboxes-set"]
+    assert (domain.inputs["domain"], domain.inputs["server"], domain.inputs["relayhost_id"]) == (zone, "mx1", "0")
+    assert (boxes.inputs["domain"], [m["local_part"] for m in boxes.inputs["mailboxes"]]) == \
+        (zone, [e["rua"].split("@")[0], e["tls_rua"].split("@")[0]])
+    records = {r.name: r.inputs for r in run.of_type(tokens.DNS_RECORD) if r.name.startswith("reports-dns-")}
+    primary = server_addresses(run, loaded.stack.servers[0])[0][0]
+    assert (records["reports-dns-report-mx"]["name"], records["reports-dns-report-mx"]["type"],
+            records["reports-dns-report-mx"]["content"], records["reports-dns-report-mx"]["priority"]) == \
+        (zone, "MX", host, 10.0)
+    assert records["reports-dns-report-spf"]["content"].startswith(f'"v=spf1 ip4:{primary} ')
+    assert records["reports-dns-report-dmarc"]["content"] == f'"v=DMARC1; p=none; rua=mailto:{e["rua"]}"'
+    exported = run.outputs["report_mailboxes"]
+    assert [(m["email"], m["imap_host"], m["imap_port"]) for m in exported] == [
+        (e["rua"], host, 993), (e["tls_rua"], host, 993)]
+    assert all(m["password"] for m in exported)
 
 
 def test_idn_domain_is_deployed_in_punycode(prod):
@@ -348,7 +372,8 @@ def test_rollout_stage_registers_only_the_domains_of_the_deployed_batches():
     stack = cm.load(raw)
     assert sorted(r.name for r in run.of_type(tokens.MAIL_DOMAIN)) == \
         sorted(component_name(d.name) for d in stack.domains[:25])
-    assert len(run.of_type(tokens.MAILCOW_DOMAIN)) == 25
+    # The 25 sending domains and the report mailboxes' domain.
+    assert len(run.of_type(tokens.MAILCOW_DOMAIN)) == 26
 
 
 def test_adding_one_mailbox_changes_only_that_domains_mailbox_resources(prod):

@@ -36,10 +36,14 @@ State (live dicts, guarded by ``lock``; take it when mutating while requests may
 - ``relayhosts``: int id -> ``{"hostname", "username", "password", "active"}``.
 - ``ratelimits``: mailbox address or domain -> ``"N / 1<frame>"``, Mailcow's Redis hash ``RL_VALUE`` (entries of
   deleted mailboxes stay, as in Redis; ``add/mailbox`` clears the new mailbox's entry).
+- ``mta_sts``: domain -> ``{"version", "mode", "mx" (comma-separated), "max_age", "active"}``, strings as the API
+  takes them. ``add/mta-sts`` answers one object, ``edit/mta-sts`` the usual list with ``object_modified``; there
+  is no ``get/mta-sts`` or ``delete/mta-sts`` route (404 "route not found"). ``GET /.well-known/mta-sts.txt`` with
+  ``Host: mta-sts.<domain>`` serves an active policy as ``mta-sts.php`` does (no API key; 404 otherwise).
 
 Seeding (bypasses the API and the call log, e.g. to create drift or foreign objects): ``seed_domain(domain, **row)``,
 ``seed_mailbox(address, name="", quota_mb=0, password="...", active=1)``, ``seed_dkim(domain, selector, key_size)``,
-``seed_relayhost(hostname, ...) -> id``.
+``seed_relayhost(hostname, ...) -> id``, ``seed_mta_sts(domain, mode, mx, max_age=604800, active=1)``.
 
 Call log: ``calls`` (list of :class:`Call`: method, path, action, category, object, extra, endpoint, kind
 ("read"/"write"/"other"), body (parsed JSON or raw text; passwords masked), status (``None`` when no response was
@@ -278,6 +282,12 @@ class _Response:
         self.content_type = "text/html; charset=UTF-8" if html else "application/json; charset=utf-8"
 
 
+def _text(status: int, text: str) -> "_Response":
+    response = _Response(status, raw=text.encode())
+    response.content_type = "text/plain; charset=utf-8"
+    return response
+
+
 class _Crash(Exception):
     """What an uncaught PHP exception turns into: HTTP 500 with an empty body (error_reporting(0))."""
 
@@ -371,6 +381,8 @@ class MailcowEmulator:
         self.dkim: dict[str, dict[str, Any]] = {}
         self.relayhosts: dict[int, dict[str, Any]] = {}
         self.ratelimits: dict[str, str] = {}
+        #: MTA-STS policies by domain, as Mailcow's ``mta_sts`` table holds them (strings, like its API takes).
+        self.mta_sts: dict[str, dict[str, str]] = {}
         self._next_relayhost_id = 1
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
@@ -541,6 +553,14 @@ class MailcowEmulator:
             self._reset(h)
             return
 
+        if split.path == "/.well-known/mta-sts.txt" and h.command == "GET":
+            # nginx hands Host mta-sts.<domain> to mta-sts.php, which serves the domain's active policy; no API key.
+            call.kind, call.endpoint = "read", "mta-sts.txt"
+            response = self._serve_mta_sts(h.headers.get("Host") or "")
+            call.status = response.status
+            self._log(call)
+            self._send(h, response)
+            return
         m = re.match(r"^/api/v1/(.*)$", split.path)
         if m is None:
             call.status = 404
@@ -938,6 +958,8 @@ class MailcowEmulator:
             ("add", "mailbox"): self._add_mailbox,
             ("add", "dkim"): self._add_dkim,
             ("add", "relayhost"): self._add_relayhost,
+            ("add", "mta-sts"): self._add_mta_sts,
+            ("edit", "mta-sts"): self._edit_mta_sts,
             ("edit", "domain"): self._edit_domain,
             ("edit", "mailbox"): self._edit_mailbox,
             ("edit", "rl-mbox"): self._edit_rl_mbox,
@@ -1240,6 +1262,71 @@ class MailcowEmulator:
                             _intval(attr["active"]) if "active" in attr else 1)
         ret.append(self._entry("success", log, ["relayhost_added", ""]))
         return True
+
+    # MTA-STS -------------------------------------------------------------
+    # add/mta-sts answers one object {"type":"success","msg":"Task completed"} (nothing pushed to `ret`), edit the
+    # usual list with object_modified; there is no get/mta-sts and no delete/mta-sts route (HTTP 404 "route not
+    # found", the dispatcher's answer for every route it lacks). Refusals are this emulator's choice where the
+    # sources are silent: access_denied for a domain that does not exist or has no policy, like other edits.
+    _MTA_STS_ATTRS = ("version", "mode", "mx", "max_age", "active")
+
+    def _mta_sts_problem(self, attr: dict[str, Any]) -> str | None:
+        if str(attr.get("version", "STSv1")) != "STSv1":
+            return "version_invalid"
+        if "mode" in attr and attr["mode"] not in ("enforce", "testing", "none"):
+            return "policy_mode_invalid"
+        if "max_age" in attr and (not _is_numeric(attr["max_age"]) or _intval(attr["max_age"]) < 0):
+            return "max_age_invalid"
+        if "mx" in attr and not all(is_valid_domain_name(h.strip()) for h in str(attr["mx"]).split(",")):
+            return "mx_invalid"
+        return None
+
+    def _add_mta_sts(self, attr: dict[str, Any], ret: list, payload: Any) -> bool:
+        log = ["mta_sts", "add", attr]
+        domain = to_ascii(attr.get("domain"))
+        problem = self._mta_sts_problem(attr)
+        self._write_pause()
+        with self.lock:
+            if not domain or domain not in self.domains:
+                ret.append(self._entry("danger", log, ["access_denied", attr.get("domain")]))
+                return False
+            if problem or not all(k in attr for k in ("mode", "mx", "max_age")):
+                ret.append(self._entry("danger", log, [problem or "policy_incomplete", domain]))
+                return False
+            if domain in self.mta_sts:
+                ret.append(self._entry("danger", log, ["mta_sts_exists", domain]))
+                return False
+            self.mta_sts[domain] = {k: str(attr.get(k, "1" if k == "active" else "STSv1"))
+                                    for k in self._MTA_STS_ATTRS}
+        return True
+
+    def _edit_mta_sts(self, items: Any, attr: dict[str, Any], ret: list) -> bool:
+        def edit(item: Any) -> Any:
+            domain = to_ascii(item) if isinstance(item, str) else None
+            if not domain or domain not in self.mta_sts:
+                return "danger", ["access_denied", item]
+            problem = self._mta_sts_problem(attr)
+            if problem:
+                return "danger", [problem, domain]
+            self.mta_sts[domain].update({k: str(attr[k]) for k in self._MTA_STS_ATTRS if k in attr})
+            return "success", ["object_modified", domain]
+
+        return self._each_item(items, ["mta_sts", "edit", {"domain": items}, attr], ret, edit)
+
+    def _serve_mta_sts(self, host: str) -> _Response:
+        name = host.split(":", 1)[0].lower()
+        domain = name.removeprefix("mta-sts.") if name.startswith("mta-sts.") else None
+        with self.lock:
+            policy = self.mta_sts.get(domain or "")
+            if policy is None or policy["active"] != "1":
+                return _text(404, "404 Not Found\n")
+            lines = [f"version: {policy['version']}", f"mode: {policy['mode']}", f"max_age: {policy['max_age']}"]
+            lines += [f"mx: {h.strip()}" for h in policy["mx"].split(",") if h.strip()]
+        return _text(200, "\n".join(lines) + "\n")
+
+    def seed_mta_sts(self, domain: str, mode: str, mx: str, max_age: int = 604800, active: int = 1) -> None:
+        self.mta_sts[domain] = {"version": "STSv1", "mode": mode, "mx": mx, "max_age": str(max_age),
+                                "active": str(active)}
 
     # edit/* and delete/* -------------------------------------------------
     def _each_item(self, items: Any, log: list[Any], ret: list, apply: Callable[[Any], Any]) -> bool:
