@@ -108,7 +108,7 @@ class LabStack:
                           **({"promotionsFolder": folder} if folder else {})})
         raw["warmup"].setdefault("seeds", seeds)
         raw["warmup"].setdefault("sendFromHour", 0)
-        raw["warmup"].setdefault("sendUntilHour", 1)  # all of the day is due by noon
+        raw["warmup"].setdefault("sendUntilHour", 1)  # all of the day is due by 01:00 local
         raw["warmup"].setdefault("pauseSeconds", 0)
         self.raw = raw
         self.settings = model.load(raw)

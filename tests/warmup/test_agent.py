@@ -74,9 +74,22 @@ def _sends(history: str) -> list[tuple[str, str]]:
         return [tuple(r) for r in db.execute("SELECT sender, recipient FROM warmup_sends WHERE status != 'refused'")]
 
 
+def _noon_zone() -> str:
+    """A fixed-offset zone in which it is about noon now.
+
+    The agent runs on the real clock, and the lab's sending window is 00:00-01:00 local: at noon the whole
+    day's sends are due whatever the hour in UTC (in the servers' own UTC they are not, before 01:00), and
+    the local date is today's UTC date, the ramp's start date.
+    """
+    offset = 12 - _dt.datetime.now(_dt.timezone.utc).hour  # -11 .. +12; Etc/GMT zones carry the opposite sign
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
 def test_each_servers_agent_sends_only_for_its_mailboxes_and_the_seeds_get_their_cap_from_all_agents(
         lab, lab_stack, tmp_path, mailcows):
     stack = lab_stack(replyShare=0, startDate=_dt.datetime.now(_dt.timezone.utc).date().isoformat())
+    for server in stack.raw["servers"]:
+        server["timezone"] = _noon_zone()
     for seed in stack.raw["warmup"]["seeds"]:
         seed["maxPerDay"] = 3  # mx1's agent may send each seed 2 a day, mx2's 1
     mx1_boxes = {stack.address(p) for p in ("anna", "jonas", "mia", "lena")}
