@@ -144,7 +144,7 @@ def test_mta_sts_enforce_needs_fourteen_days_of_testing_first():
 
 # --- Google Postmaster Tools ---------------------------------------------------------------------------
 
-TOKEN = "x9Jq2Lm_Vb7Rk-Pw3Zt8Hn1Yc5Df0Gs6Ae4Uo2Ii7Kk"
+TOKEN = "TEST-ONLY-postmaster-token-not-from-google0"
 
 
 def test_a_postmaster_token_is_published_as_its_verification_txt_at_the_apex():

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PASSPHRASE = "mcp-test-passphrase-7Qw9"
+PASSPHRASE = "TEST-ONLY-mcp-passphrase-0000"
 
 
 @dataclass
