@@ -346,13 +346,18 @@ class MailcowClient:
         ``check=False`` returns a write's entries without raising for the ones that report a failure, for
         callers that judge each entry themselves (a bulk delete answers one entry per address).
         """
-        is_read = method == "GET"
         url = f"{self.base_url}/api/v1/{endpoint}"
         headers = {"X-API-Key": self._api_key, "Accept": "application/json"}
         data = None
-        if not is_read:
+        if method != "GET":
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
+        return self._parse(self._exchange(method, url, headers, data, endpoint, body), method, endpoint, check)
+
+    def _exchange(self, method: str, url: str, headers: dict[str, str], data: Optional[bytes], endpoint: str,
+                  body: Any = None) -> Response:
+        """``method url`` under the retry policy: the first answer that is neither a 401 nor a 5xx to retry."""
+        is_read = method == "GET"
         last = ""
         for attempt in range(self.retries + 1):
             self._count("read" if is_read else "write")
@@ -399,7 +404,7 @@ class MailcowClient:
                 raise MailcowWriteUncertain(
                     f"{method} {endpoint}{_subject(body)} answered {last} after it was sent; its outcome is unknown",
                     endpoint=endpoint, method=method, attempts=attempt + 1)
-            return self._parse(resp, method, endpoint, check)
+            return resp
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -639,22 +644,8 @@ class MailcowClient:
         hands to ``mta-sts.php``. Retried like any read.
         """
         url = f"{self.base_url}/.well-known/mta-sts.txt"
-        headers = {"Host": f"mta-sts.{domain}", "Accept": "text/plain"}
-        for attempt in range(self.retries + 1):
-            self._count("read")
-            try:
-                resp = self._send("GET", url, headers, None)
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt < self.retries:
-                    self._pause(attempt)
-                    continue
-                raise MailcowUnavailable(f"Mailcow at {self.base_url} unreachable after {attempt + 1} attempts "
-                                         f"(GET mta-sts.txt of {domain}: {exc.__class__.__name__})",
-                                         endpoint="mta-sts.txt", method="GET", attempts=attempt + 1) from exc
-            if resp.status_code >= 500 and attempt < self.retries:
-                self._pause(attempt)
-                continue
-            break
+        resp = self._exchange("GET", url, {"Host": f"mta-sts.{domain}", "Accept": "text/plain"}, None,
+                              "mta-sts.txt")
         if resp.status_code == 404:
             return None
         policy = parse_mta_sts_policy(resp.text)

@@ -12,6 +12,7 @@ from .mailcow import display_name_problem, stored_display_name
 from .names import (in_zone, local_part_problem, name_part, normalise_domain, registrable_domain,
                     suggest_local_part, unicode_domain)
 from .reader import NAMESPACE, Section
+from .records import GOOGLE_VERIFICATION_PREFIX
 from .sections import DMARC_PHASES
 from .types import Domain, Mailbox, Server
 
@@ -244,10 +245,10 @@ def read_domains(issues: list[ConfigIssue], items: list, servers: list[Server], 
         zone_id = r.str("zoneId")
         token = r.str("postmasterToken")
         if token is not None:
-            token = token.removeprefix("google-site-verification=")
+            token = token.removeprefix(GOOGLE_VERIFICATION_PREFIX)
             if not _POSTMASTER_TOKEN.match(token):
                 r.error("postmasterToken", f"{token!r} is not a Google Postmaster Tools verification token",
-                        "copy the value after `google-site-verification=` from Postmaster Tools' TXT record "
+                        f"copy the value after `{GOOGLE_VERIFICATION_PREFIX}` from Postmaster Tools' TXT record "
                         "(letters, digits, - and _)")
                 token = None
         if name is None:

@@ -309,13 +309,13 @@ def managed_zones(settings: StackConfig) -> dict[str, Optional[str]]:
     return zones
 
 
-def _address_zone(settings: StackConfig, domain: str) -> Optional[str]:
-    """The managed zone holding ``domain``, or None when the stack writes no zone of it."""
-    zones = managed_zones(settings)
-    labels = domain.split(".")
+def zone_holding(name: str, zones: Mapping[str, Any]) -> Optional[str]:
+    """The longest of ``zones`` that holds ``name``, or None: one lookup per label, not a scan of the zones."""
+    labels = name.split(".")
     for i in range(len(labels) - 1):
-        if ".".join(labels[i:]) in zones:
-            return ".".join(labels[i:])
+        candidate = ".".join(labels[i:])
+        if candidate in zones:
+            return candidate
     return None
 
 
@@ -330,7 +330,7 @@ def report_authorizations(settings: StackConfig) -> list[DnsRecordSpec]:
     out = []
     for address in dict.fromkeys(a for a in (settings.dmarc.rua, settings.dmarc.ruf) if a):
         rua_domain = address.rsplit("@", 1)[-1].lower()
-        zone = _address_zone(settings, rua_domain)
+        zone = zone_holding(rua_domain, managed_zones(settings))
         org = registrable_domain(rua_domain) or rua_domain
         if zone is None or all((registrable_domain(d.name) or d.name) == org for d in settings.domains):
             continue

@@ -89,16 +89,6 @@ def placeholder_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[
 # Reading the registrations
 # --------------------------------------------------------------------------------------------
 
-def _zone_of(name: str, zones: Mapping[str, Any]) -> Optional[str]:
-    """The longest managed zone holding ``name``: one set lookup per label, not a scan of the zones."""
-    labels = name.split(".")
-    for i in range(len(labels) - 1):
-        candidate = ".".join(labels[i:])
-        if candidate in zones:
-            return candidate
-    return None
-
-
 def _record(rec: engine.Recorded, zone: str, zones: Mapping[str, Any]) -> dict[str, Any]:
     i = rec.inputs
     rtype = str(i.get("type", ""))
@@ -117,7 +107,7 @@ def _record(rec: engine.Recorded, zone: str, zones: Mapping[str, Any]) -> dict[s
         prio = data.get("priority")
     ttl = i.get("ttl")
     name = names.absolute_name(str(i.get("name", "")), zone)
-    return {"type": rtype, "name": name, "zone": _zone_of(name, zones) or zone, "value": value,
+    return {"type": rtype, "name": name, "zone": records.zone_holding(name, zones) or zone, "value": value,
             "ttl": int(ttl) if isinstance(ttl, (int, float)) else None,
             "priority": int(prio) if isinstance(prio, (int, float)) else None,
             "proxied": bool(i.get("proxied", False)), "pending": pending, "note": DKIM_NOTE if pending else None}
