@@ -33,7 +33,7 @@ from coldmail.cli.output import Outcome
 from coldmail.cli.parser import build_parser, command_line
 from coldmail.cli.session import Session
 from coldmail.errors import EXIT_BAD_INPUT, ColdmailError, UsageError
-from coldmail.model.secrets import is_secret_name
+from coldmail.model.secrets import redact
 from coldmail.ops import automation
 from coldmail.ops.project import load_stack_file, stack_file
 
@@ -191,21 +191,9 @@ class Coldmail:
         seconds = round(time.monotonic() - t0, 3)
         LOG.info("mcp %s: %s, exit %s, %.1fs", name, "ok" if doc.get("ok") else "failed", doc.get("exit_code"),
                  seconds)
-        LOG.debug("mcp call %s", json.dumps({"tool": name, "arguments": masked(arguments),
-                                             "duration_seconds": seconds, "result": masked(doc)}, default=str))
+        LOG.debug("mcp call %s", json.dumps({"tool": name, "arguments": redact(arguments),
+                                             "duration_seconds": seconds, "result": redact(doc)}, default=str))
         return doc
-
-
-def masked(value: Any) -> Any:
-    """``value`` with every secret-named string masked (the apply token included), for the log.
-
-    Unlike the ``status`` command's ``redact`` it keeps non-strings: the envelopes' ``secret: false`` flags
-    say what an edit wrote and are no secret."""
-    if isinstance(value, Mapping):
-        return {k: "[secret]" if is_secret_name(k) and isinstance(v, str) else masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    return value
 
 
 def summary_of(stack: str, plan: Mapping[str, Any], status: Mapping[str, Any],

@@ -31,6 +31,19 @@ def is_secret_name(key: object) -> bool:
     return bool(SECRET_NAME.search(str(key)))
 
 
+def redact(value: Any) -> Any:
+    """``value`` with the value of every secret-named key masked, at any depth.
+
+    Flags stay (``"secret": false`` says what an edit wrote, and is no secret), as do empty values.
+    """
+    if isinstance(value, Mapping):
+        return {k: "[secret]" if is_secret_name(k) and v is not None and not isinstance(v, bool) else redact(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def offsite(backup: Any) -> Optional[Mapping[str, Any]]:
     """The decoded ``coldmail:backup`` value's off-site section, when the stack has one."""
     section = backup.get("offsite") if isinstance(backup, Mapping) else None

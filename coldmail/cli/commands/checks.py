@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from coldmail.model.stackfile import namespaced
 from coldmail import model
 from coldmail.checks import CheckContext, RunReport, resolve_kinds, run
 from coldmail.checks import status_page as pages
 from coldmail.checks.summary import summarise
 from coldmail.errors import EXIT_FAILED, ColdmailError, UsageError
 from coldmail.model.monitoring import parse_nameserver
+from coldmail.model.stackfile import namespaced
 from coldmail.model.stackfile import raw_from_stack_file
 from coldmail.ops import automation, edits
 from coldmail.ops.history import FAIL, SEVERITY, STATUSES, History, default_path, parse_since

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from coldmail import model
 from coldmail.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILED, EXIT_OK
-from coldmail.model.secrets import is_secret_name
+from coldmail.model.secrets import redact
 from coldmail.model.stackfile import raw_from_stack_file
 from coldmail.ops import automation, credentials
 from coldmail.ops import plan as plan_ops
@@ -224,15 +224,6 @@ def refresh(session: Session, stack: str, *, parallel: int = DEFAULT_PARALLEL) -
     report = automation.refresh(handle, parallel=parallel, on_event=Progress(session.progress, operation="refresh"))
     out.result, out.text = report.to_dict(), report_text(report, "refresh")
     return out
-
-
-def redact(value: Any) -> Any:
-    """Outputs with every secret-named field masked, whichever output it turns up in."""
-    if isinstance(value, Mapping):
-        return {k: "[secret]" if is_secret_name(k) and v is not None else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def status(session: Session, stack: str) -> Outcome:
