@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 from .catalogue import IMAGES, LOCATIONS, MIN_MEMORY_GB, SERVER_TYPES
 from .errors import ConfigIssue

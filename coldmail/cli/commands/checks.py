@@ -20,7 +20,7 @@ from coldmail.checks.summary import summarise
 from coldmail.errors import EXIT_FAILED, ColdmailError, UsageError
 from coldmail.model.monitoring import parse_nameserver
 from coldmail.model.stackfile import namespaced, raw_from_stack_file
-from coldmail.ops import automation, edits
+from coldmail.ops import automation
 from coldmail.ops.history import FAIL, SEVERITY, STATUSES, History, default_path, parse_since
 from coldmail.ops.notify import Notifier
 from coldmail.ops.project import stack_file

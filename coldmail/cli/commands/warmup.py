@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional
 from coldmail import model
 from coldmail.errors import EXIT_BAD_INPUT, ColdmailError
 from coldmail.model.stackfile import namespaced, raw_from_stack_file
-from coldmail.ops import automation, credentials, edits
+from coldmail.ops import automation, credentials
 from coldmail.ops.history import History, default_path, utcnow
 from coldmail.ops.notify import Notifier
 from coldmail.ops.project import stack_file
